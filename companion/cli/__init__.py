@@ -1,0 +1,53 @@
+"""The ``companion`` command line: thin commands over the library.
+
+Each command lives in its own module in this package and is attached to ``main`` at the bottom of this
+file. Commands parse, call one library function, and print. Every ``CompanionError`` becomes one
+``Error: ...`` line on stderr and the error's exit code, here and nowhere else; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from companion import __version__
+from companion.errors import CompanionError, ExitCode
+
+
+class CompanionGroup(click.Group):
+    """A click group that turns domain errors into one clean line and an exit code."""
+
+    def invoke(self, ctx: click.Context):  # noqa: D401 - click API
+        try:
+            return super().invoke(ctx)
+        except CompanionError as err:
+            click.echo(f"Error: {err}", err=True)
+            sys.exit(int(err.exit_code))
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(int(ExitCode.INTERRUPTED))
+
+
+@click.group(cls=CompanionGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="companion")
+def main() -> None:
+    """companion: soft music and a calm voice for head-and-neck self-massage, offline.
+
+    \b
+    Examples:
+      companion play                     # the default guided session on your speakers
+      companion render -o session.mp3    # the same session as a file
+      companion routines                 # the built-in routines
+    """
+
+
+def _attach() -> None:
+    # Imported here so that `companion --help` stays fast and a broken optional module names itself.
+    modules = []
+    for module in modules:
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_attach()
