@@ -42,10 +42,15 @@ def main() -> None:
     """
 
 
+# Command modules in this package, each exporting COMMANDS = [click commands], in help order.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def _attach() -> None:
-    # Imported here so that `companion --help` stays fast and a broken optional module names itself.
-    modules = []
-    for module in modules:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"companion.cli.{name}")
         for command in module.COMMANDS:
             main.add_command(command)
 
