@@ -43,7 +43,7 @@ def main() -> None:
 
 
 # Command modules in this package, each exporting COMMANDS = [click commands], in help order.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("play", "devices")
 
 
 def _attach() -> None:

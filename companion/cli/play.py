@@ -1,0 +1,90 @@
+"""``companion play``: the guided session live on the speakers, with one-key controls.
+
+With no sound output device at all, it says so in one line and renders the same session to a file
+instead (in the user's music folder, else the current folder), so the person still gets their session.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from companion.errors import DeviceError, ExitCode
+
+
+@click.command("play")
+@click.argument("routine", required=False)
+@click.option("--minutes", type=float, help="Target length in minutes (holds are stretched or shortened to fit).")
+@click.option("--music", "music", multiple=True, type=click.Path(path_type=Path),
+              help="A music file or folder instead of the built-in music (repeatable).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Music order seed (same seed, same session).")
+@click.option("--loudness", type=float, help="Output loudness in LUFS (-35..-10; default from the routine).")
+@click.option("--device", help="Output device: index or part of its name (see `companion devices`).")
+@click.option("--volume", "volume_db", type=float, default=0.0, show_default=True, help="Start volume in dB.")
+@click.option("--no-keys", is_flag=True, help="No key controls or status line: one log line per step.")
+def play_command(routine: str | None, minutes: float | None, music: tuple[Path, ...], seed: int,
+                 loudness: float | None, device: str | None, volume_db: float, no_keys: bool) -> None:
+    """Play a guided session live (default: the default built-in routine).
+
+    \b
+    Keys while playing: space pause/resume, n/right next step, p/left repeat the prompt,
+    e +30 s, +/- volume, v/m voice/music balance, q end gently, ? help. Ctrl-C fades out and exits.
+    \b
+    Examples:
+      companion play
+      companion play neck-and-shoulders --minutes 20 --music ~/Music/calm
+      companion play --device USB --volume -6
+    """
+    from companion.player import play_session, preferred_rate_hz, resolve_device
+    from companion.routine import DEFAULT_ROUTINE, load_routine
+    from companion.statusline import ending_line
+
+    loaded = load_routine(routine or DEFAULT_ROUTINE)
+    try:
+        output = resolve_device(device)
+    except DeviceError as err:
+        click.echo(f"{str(err)[0].upper()}{str(err)[1:]}.", err=True)
+        _render_instead(loaded, minutes=minutes, music=music, seed=seed, loudness=loudness, volume_db=volume_db)
+        sys.exit(int(ExitCode.FAILURE))
+
+    from companion.engine import build_session
+
+    session = build_session(loaded, minutes=minutes, music=tuple(str(m) for m in music), seed=seed,
+                            loudness_lufs=loudness, rate_hz=preferred_rate_hz(output), volume_db=volume_db)
+    result = play_session(session, output, keys=not no_keys)
+    if result.underflows:
+        click.echo(f"Warning: {result.underflows} audio dropout(s) (underflows) while playing.", err=True)
+    for why in result.device_errors:
+        click.echo(f"Warning: the sound device failed once ({why}) and playback resumed.", err=True)
+    click.echo(ending_line(result.status, interrupted=result.interrupted))
+    if result.interrupted:
+        sys.exit(int(ExitCode.INTERRUPTED))
+
+
+def _fallback_path() -> Path:
+    """companion-session.mp3 in the user's music folder (else here), never overwriting a file."""
+    import platformdirs
+
+    folder = Path(platformdirs.user_music_dir())
+    if not folder.is_dir():
+        folder = Path.cwd()
+    path = folder / "companion-session.mp3"
+    number = 2
+    while path.exists():
+        path = folder / f"companion-session-{number}.mp3"
+        number += 1
+    return path
+
+
+def _render_instead(routine, **options) -> None:
+    from companion.cli.render import render_routine_to_file
+
+    path = _fallback_path()
+    click.echo(f"Rendering the session to a file instead: {path}", err=True)
+    render_routine_to_file(routine, path, **options)
+    click.echo(f"Saved {path}. Play it with any audio player.", err=True)
+
+
+COMMANDS = [play_command]

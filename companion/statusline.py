@@ -1,0 +1,99 @@
+"""What the player shows while it plays: a status line on a terminal, one log line per step elsewhere.
+
+The status line is redrawn a few times a second as one write of ``\\r`` + text + clear-to-end-of-line,
+cut to the terminal's width so it never wraps (a wrapped line cannot be redrawn in place and flickers).
+Messages (help, device trouble) are printed on their own line above it. Off a terminal, or with
+``--no-keys``, each step is logged once as it starts, and nothing is redrawn.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from typing import TextIO
+
+REDRAW_EVERY_S = 0.25
+_CLEAR_EOL = "\x1b[K"
+
+
+def clock(seconds: float) -> str:
+    """``m:ss`` (or ``h:mm:ss`` from an hour), rounded down; negative reads as 0:00."""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def status_line(status, width: int = 80) -> str:
+    """One line: routine, step k/N title, what to do, countdown, elapsed/total, volume; fits ``width``."""
+    parts = [status.routine, f"{status.step_index + 1}/{status.step_count} {status.step_title}"]
+    if status.paused:
+        parts.append("[paused: space resumes]")
+    elif status.doing:
+        parts.append(status.doing)
+    if status.countdown_s is not None and status.countdown_s > 0 and not status.paused:
+        parts.append(f"next {clock(status.countdown_s)}")
+    parts.append(f"{clock(status.elapsed_s)}/{clock(status.total_s)}")
+    parts.append(f"vol {status.volume_db:+.0f} dB")
+    if status.balance_db:
+        parts.append(f"voice {status.balance_db:+.0f} dB")
+    text = " | ".join(p for p in parts if p)
+    if len(text) >= width:
+        text = text[: max(0, width - 2)] + "~"
+    return text
+
+
+def step_line(status) -> str:
+    """The log line for a step that has just started (no terminal)."""
+    doing = f": {status.doing}" if status.doing else ""
+    return (f"[{clock(status.elapsed_s)}] step {status.step_index + 1}/{status.step_count} "
+            f"{status.step_title}{doing}")
+
+
+def ending_line(status, interrupted: bool = False) -> str:
+    """The last line: finished, or where the session stopped early."""
+    if status.stopped_early or interrupted:
+        return (f"Stopped at step {status.step_index + 1}/{status.step_count} ({status.step_title}) "
+                f"after {clock(status.elapsed_s)} of {clock(status.total_s)}.")
+    return f"Finished {status.routine} ({clock(status.elapsed_s)})."
+
+
+class StatusView:
+    """Shows a session's progress on ``out``: a live line on a terminal, step log lines elsewhere."""
+
+    def __init__(self, out: TextIO, live: bool) -> None:
+        self.out = out
+        self.live = live
+        self._last_draw = 0.0
+        self._last_step: int | None = None
+        self._drawn = False
+
+    def update(self, status, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        if self.live:
+            if now - self._last_draw >= REDRAW_EVERY_S:
+                self._last_draw = now
+                width = shutil.get_terminal_size((80, 24)).columns
+                self._write("\r" + status_line(status, width - 1) + _CLEAR_EOL)
+                self._drawn = True
+        elif status.step_index != self._last_step and not status.finished:
+            self._last_step = status.step_index
+            self._write(step_line(status) + "\n")
+
+    def message(self, text: str) -> None:
+        """A line of its own; on a terminal the status line is redrawn below it at the next update."""
+        if self.live and self._drawn:
+            self._write("\r" + _CLEAR_EOL + text + "\n")
+            self._last_draw = 0.0
+        else:
+            self._write(text + "\n")
+
+    def close(self) -> None:
+        """Leave the cursor on a fresh line."""
+        if self.live and self._drawn:
+            self._write("\r" + _CLEAR_EOL)
+            self._drawn = False
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
