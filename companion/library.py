@@ -1,0 +1,358 @@
+"""Music library: find audio files, know each one's loudness and length, and order them into a playlist.
+
+- ``find_tracks(paths)``: files and folders (searched recursively, audio by extension, natural name order).
+- ``track_info(path)``: duration, integrated loudness (BS.1770, see ``companion.loudness``) and peak,
+  measured once per file and cached in SQLite (``cache_path()``), keyed by the resolved path, size and
+  mtime_ns: change the file and it is measured again. Broken files raise AudioFileError with one line
+  naming the file and why; that verdict is cached too, so a re-scan does not decode them again.
+- Files longer than 20 minutes that are not cached yet are measured on their first 5 minutes only, so a
+  10-hour track is usable at once; the row is marked partial and ``companion music scan`` (or
+  ``track_info(path, full=True)``) completes it.
+- ``playlist(tracks, seed=...)``: endless, shuffled per round by ``seed`` (or in the given order), never
+  the same track twice in a row, looping when the session outlives it.
+- ``builtin_tracks()``: the bundled ``audio/music/*.ogg``; their loudness comes from the folder's
+  ``manifest.json`` when it has it, so nothing is decoded for them.
+
+The cache directory is ``platformdirs.user_cache_dir("companion")``, or ``$COMPANION_CACHE_DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from companion.errors import AudioFileError, BadInputError
+
+log = logging.getLogger("companion")
+
+AUDIO_EXTENSIONS = frozenset({".mp3", ".ogg", ".oga", ".opus", ".flac", ".wav", ".m4a", ".aac", ".wma",
+                              ".aiff", ".aif"})
+ANALYSIS_VERSION = 1        # bump when the measurement changes: older cache rows are measured again
+CACHE_FILE = "library.sqlite"
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    path: Path
+    duration_s: float
+    loudness_lufs: float
+    peak_db: float
+    partial: bool = False   # loudness measured on the first 5 minutes of a long file only
+
+
+# --------------------------------------------------------------------------------------------- finding
+
+def find_tracks(paths: Sequence[str | Path]) -> list[Path]:
+    """Audio files named by ``paths``: files as given, folders searched recursively by extension.
+
+    Paths come back absolute, without duplicates, folders' contents in natural name order ("2" before
+    "10"); hidden files and folders (".name") are left out. A path that does not exist -> BadInputError.
+    """
+    found: dict[Path, None] = {}
+    for given in paths:
+        path = Path(given).expanduser()
+        if not path.exists():
+            raise BadInputError(f"music path not found: {given}",
+                                hint="give an audio file or a folder that holds some")
+        path = path.absolute()
+        if path.is_dir():
+            for track in _walk_audio(path):
+                found.setdefault(track, None)
+        else:
+            found.setdefault(path, None)
+    return list(found)
+
+
+def _walk_audio(folder: Path) -> list[Path]:
+    tracks = []
+
+    def unreadable(err: OSError) -> None:
+        log.warning("cannot read folder %s (%s); skipped", err.filename, err.strerror)
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
+                tracks.append(Path(root, name))
+    tracks.sort(key=lambda p: _natural_key(p.relative_to(folder)))
+    return tracks
+
+
+def _natural_key(path: Path) -> list:
+    return [[(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name.casefold())]
+            for name in path.parts]
+
+
+# --------------------------------------------------------------------------------------------- cache
+
+def cache_path() -> Path:
+    """The SQLite file holding measured tracks (``$COMPANION_CACHE_DIR`` overrides the folder)."""
+    folder = os.environ.get("COMPANION_CACHE_DIR")
+    if not folder:
+        import platformdirs
+
+        folder = platformdirs.user_cache_dir("companion")
+    return Path(folder) / CACHE_FILE
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tracks (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, version INTEGER NOT NULL,
+    duration_s REAL, loudness_lufs REAL, peak_db REAL, partial INTEGER NOT NULL DEFAULT 0,
+    error TEXT, measured_at REAL NOT NULL
+)"""
+
+_connections: dict[Path, sqlite3.Connection] = {}
+_lock = threading.RLock()
+
+
+def _db() -> sqlite3.Connection:
+    """One connection per cache file per process, shared by threads under ``_lock``."""
+    path = cache_path()
+    with _lock:
+        conn = _connections.get(path)
+        if conn is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                conn = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(_SCHEMA)
+            except sqlite3.DatabaseError as err:
+                raise AudioFileError(f"music cache {path} is unusable ({err})",
+                                     hint="delete the file; it is rebuilt on the next scan") from err
+            _connections[path] = conn
+        return conn
+
+
+@dataclass(frozen=True)
+class _Key:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def _key(path: Path) -> _Key:
+    resolved = path.resolve()
+    try:
+        st = resolved.stat()
+    except FileNotFoundError as err:
+        raise AudioFileError(f"{path}: file not found") from err
+    except OSError as err:
+        raise AudioFileError(f"{path}: cannot read it ({err.strerror or err})") from err
+    return _Key(str(resolved), st.st_size, st.st_mtime_ns)
+
+
+def _cached(key: _Key, path: Path) -> TrackInfo | None:
+    """The cached verdict for ``key``: TrackInfo, or the cached AudioFileError raised; None = unknown."""
+    with _lock:
+        row = _db().execute(
+            "SELECT duration_s, loudness_lufs, peak_db, partial, error FROM tracks "
+            "WHERE path = ? AND size = ? AND mtime_ns = ? AND version = ?",
+            (key.path, key.size, key.mtime_ns, ANALYSIS_VERSION)).fetchone()
+    if row is None:
+        return None
+    duration_s, loudness_lufs, peak_db, partial, error = row
+    if error:
+        raise AudioFileError(error)
+    return TrackInfo(path, duration_s, loudness_lufs, peak_db, bool(partial))
+
+
+def _store(key: _Key, info: TrackInfo | None, error: str | None = None) -> None:
+    values = (info.duration_s, info.loudness_lufs, info.peak_db, int(info.partial)) if info else (None,) * 3 + (0,)
+    with _lock:
+        _db().execute("INSERT OR REPLACE INTO tracks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (key.path, key.size, key.mtime_ns, ANALYSIS_VERSION, *values, error, time.time()))
+
+
+# --------------------------------------------------------------------------------------------- measuring
+
+def track_info(path: Path, *, full: bool = False) -> TrackInfo:
+    """Duration, loudness and peak of one file, from the cache or measured now (and cached).
+
+    ``full``: measure a long file completely even when a partial (first 5 minutes) result would do.
+    Raises AudioFileError (missing, empty, unreadable, not audio, truncated) and ToolMissingError.
+    """
+    from companion import loudness
+
+    path = Path(path).absolute()
+    builtin = _builtin_manifest().get(path.resolve())
+    if builtin is not None:
+        return TrackInfo(path, *builtin)
+    key = _key(path)
+    cached = _cached(key, path)
+    if cached is not None and not (full and cached.partial):
+        return cached
+    try:
+        analysis = loudness.analyse_file(path, full=full)
+    except AudioFileError as err:
+        if key.size and os.access(path, os.R_OK) and "permission" not in err.message:
+            _store(key, None, err.message)   # a broken file stays broken until it changes
+        raise
+    info = TrackInfo(path, analysis.duration_s, analysis.loudness_lufs, analysis.peak_db, analysis.partial)
+    _store(key, info)
+    return info
+
+
+@dataclass
+class ScanResult:
+    tracks: list[TrackInfo] = field(default_factory=list)     # usable tracks, in the order found
+    analysed: int = 0                                          # measured now
+    cached: int = 0                                            # answered by the cache
+    skipped: list[tuple[Path, str]] = field(default_factory=list)   # broken files and why
+
+
+def scan(paths: Sequence[str | Path], *, full: bool = True, workers: int | None = None,
+         progress: Callable[[Path], None] | None = None, warn: bool = False) -> ScanResult:
+    """Find the tracks under ``paths`` and measure every one not cached yet (``workers`` ffmpeg at once).
+
+    Broken files are collected in ``skipped`` (and logged as one warning each when ``warn``); they never
+    stop the scan. ``progress(path)`` is called once per file, in the order found.
+    """
+    tracks = find_tracks(paths)
+    result = ScanResult()
+    todo: list[tuple[int, Path]] = []
+    outcome: dict[int, TrackInfo | AudioFileError] = {}
+    for index, track in enumerate(tracks):
+        try:
+            key = _key(track)
+        except AudioFileError as err:
+            outcome[index] = err
+            continue
+        if key.size == 0:
+            outcome[index] = AudioFileError(f"{track}: empty file (0 bytes)")
+            continue
+        try:
+            cached = _cached(key, track)
+        except AudioFileError as err:          # known broken, unchanged since
+            outcome[index] = err
+            result.cached += 1
+            continue
+        if cached is not None and not (full and cached.partial):
+            outcome[index] = cached
+            result.cached += 1
+        else:
+            todo.append((index, track))
+
+    def measure(item: tuple[int, Path]) -> tuple[int, TrackInfo | AudioFileError]:
+        index, track = item
+        try:
+            return index, track_info(track, full=full)
+        except AudioFileError as err:
+            return index, err
+
+    workers = workers or min(4, os.cpu_count() or 1)
+    if progress:
+        for index, track in enumerate(tracks):
+            if index in outcome:
+                progress(track)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for index, value in pool.map(measure, todo):
+            outcome[index] = value
+            result.analysed += 1
+            if progress:
+                progress(tracks[index])
+    for index, track in enumerate(tracks):
+        value = outcome[index]
+        if isinstance(value, AudioFileError):
+            reason = value.message.removeprefix(f"{track}: ")
+            result.skipped.append((track, reason))
+            if warn:
+                log.warning("skipping %s: %s", track, reason)
+        else:
+            result.tracks.append(value)
+    return result
+
+
+def usable_tracks(paths: Sequence[str | Path]) -> list[TrackInfo]:
+    """What a session plays: the tracks under ``paths`` that decode, one warning per broken file.
+
+    Long uncached files are measured on their first minutes only (fast start); nothing usable ->
+    BadInputError.
+    """
+    result = scan(paths, full=False, warn=True)
+    if not result.tracks:
+        raise BadInputError(f"no playable music in {', '.join(str(p) for p in paths)}",
+                            hint="give audio files ffmpeg can read (mp3, ogg, opus, flac, wav, m4a)")
+    return result.tracks
+
+
+# --------------------------------------------------------------------------------------------- playing
+
+def playlist(tracks: Sequence[Path], *, seed: int, shuffle: bool = True) -> Iterator[Path]:
+    """Endless track order: each round a fresh shuffle (or the given order), never one track twice in a row.
+
+    Duplicates in ``tracks`` are dropped; a single track simply repeats. Empty -> BadInputError.
+    """
+    unique = list(dict.fromkeys(Path(t) for t in tracks))
+    if not unique:
+        raise BadInputError("no music tracks to play", hint="give a music file or folder with --music")
+    if len(unique) == 1:
+        while True:
+            yield unique[0]
+    rng = random.Random(seed)
+    previous: Path | None = None
+    while True:
+        order = unique[:]
+        if shuffle:
+            rng.shuffle(order)
+            if order[0] == previous:
+                swap = rng.randrange(1, len(order))
+                order[0], order[swap] = order[swap], order[0]
+        yield from order
+        previous = order[-1]
+
+
+def builtin_tracks() -> list[Path]:
+    """The bundled music, ``audio/music/*.ogg`` in name order."""
+    folder = _builtin_music_dir()
+    return sorted(folder.glob("*.ogg"), key=lambda p: _natural_key(Path(p.name))) if folder.is_dir() else []
+
+
+def _builtin_music_dir() -> Path:
+    from companion.assets import audio_dir
+
+    return audio_dir() / "music"
+
+
+_manifest_cache: dict[Path, dict[Path, tuple[float, float, float]]] = {}
+
+
+def _builtin_manifest() -> dict[Path, tuple[float, float, float]]:
+    """resolved path -> (duration_s, loudness_lufs, peak_db) from ``audio/music/manifest.json``.
+
+    Accepts ``{"tracks": [{"file": ..., ...}]}``, a plain list of such entries, or ``{name: {...}}``;
+    entries without duration and loudness are left to measurement.
+    """
+    folder = _builtin_music_dir()
+    if folder in _manifest_cache:
+        return _manifest_cache[folder]
+    known: dict[Path, tuple[float, float, float]] = {}
+    try:
+        data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = None
+    entries = data.get("tracks", data) if isinstance(data, dict) else data
+    if isinstance(entries, dict):
+        entries = [{"file": name, **value} for name, value in entries.items() if isinstance(value, dict)]
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        name = entry.get("file") or entry.get("name") or entry.get("path")
+        duration_s = entry.get("duration_s")
+        loudness_lufs = entry.get("loudness_lufs", entry.get("lufs"))
+        peak_db = entry.get("peak_db", entry.get("true_peak_db", entry.get("peak_dbfs", 0.0)))
+        if isinstance(name, str) and isinstance(duration_s, (int, float)) and isinstance(loudness_lufs, (int, float)):
+            known[(folder / name).resolve()] = (float(duration_s), float(loudness_lufs), float(peak_db or 0.0))
+    _manifest_cache[folder] = known
+    return known

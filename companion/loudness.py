@@ -1,0 +1,241 @@
+"""Integrated loudness (ITU-R BS.1770-4 / EBU R 128) of audio files, measured fast and in bounded memory.
+
+Why not pyloudnorm or ffmpeg's ``ebur128``: pyloudnorm wants the whole file as float64 in memory (6.5 GB
+for an hour), and ``ebur128`` runs at the file's own rate. Here ffmpeg decodes to a pipe at
+``ANALYSIS_RATE_HZ`` (16 kHz stereo float32: both K-weighting stages act well below its 8 kHz Nyquist
+limit) and numpy/scipy measure it block by block:
+
+1. K-weighting (BS.1770 eq. 1-2): ``dsp.k_weighting_sos`` designed for the analysis rate, filtered
+   chunk by chunk with carried state.
+2. Mean square per channel over 100 ms sub-blocks; each 400 ms gating block (75 % overlap) is the mean
+   of four consecutive sub-blocks, summed over channels with weight 1.0 (left/right).
+3. Gating (``dsp.gated_loudness``): blocks below -70 LUFS are dropped (absolute gate), then blocks more
+   than 10 LU below the remaining ones (relative gate); the integrated loudness is that of what is left.
+
+Memory is one 4-second chunk plus one float per 100 ms of audio (about 3 MB for ten hours).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from companion.errors import AudioFileError, ToolMissingError
+
+ANALYSIS_RATE_HZ = 16_000
+SUB_BLOCK_S = 0.1           # gating hop: 400 ms blocks overlap by 75 %
+SUB_BLOCKS_PER_BLOCK = 4
+CHUNK_S = 4.0
+
+LONG_FILE_S = 20 * 60.0     # files longer than this are first measured on their opening only ...
+PARTIAL_ANALYSIS_S = 5 * 60.0  # ... this much of it (the cache row is marked partial)
+SILENT_BELOW_LUFS = -70.0   # the absolute gate: a track with nothing above it is silence, not music
+TRUNCATED_RATIO = 0.9       # decoding yields less than this share of the stated duration -> truncated
+
+
+class LoudnessMeter:
+    """Streaming BS.1770 meter: feed ``(frames, channels)`` blocks in order, then read the results.
+
+    Block boundaries do not matter: filter state and the unfinished 100 ms sub-block carry over.
+    """
+
+    def __init__(self, rate_hz: int, channels: int = 2) -> None:
+        from companion.dsp import k_weighting_sos
+
+        self.rate_hz = rate_hz
+        self.channels = channels
+        self._sos = k_weighting_sos(rate_hz)
+        self._zi = np.zeros((self._sos.shape[0], channels, 2))     # filter state, starts at rest
+        self._hop_frames = int(round(rate_hz * SUB_BLOCK_S))
+        self._pending = np.zeros(0)           # squared, channel-summed samples of the open sub-block
+        self._sub_blocks: list[np.ndarray] = []
+        self.frames = 0
+        self.peak = 0.0
+
+    def add(self, block: np.ndarray) -> None:
+        from scipy.signal import sosfilt  # scipy is imported only when something is measured
+
+        if block.shape[0] == 0:
+            return
+        self.frames += block.shape[0]
+        self.peak = max(self.peak, float(np.max(np.abs(block))))
+        x = np.ascontiguousarray(block.T, dtype=np.float64)           # (channels, frames)
+        y, self._zi = sosfilt(self._sos, x, axis=-1, zi=self._zi)
+        np.square(y, out=y)
+        power = y.sum(axis=0)
+        if self._pending.size:
+            power = np.concatenate((self._pending, power))
+        full = power.size // self._hop_frames
+        if full:
+            self._sub_blocks.append(power[: full * self._hop_frames].reshape(full, self._hop_frames).mean(axis=1))
+        self._pending = power[full * self._hop_frames:].copy()
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.rate_hz
+
+    def integrated_lufs(self) -> float:
+        """Gated integrated loudness in LUFS (``dsp.SILENCE_DB`` when every block is gated out)."""
+        from companion.dsp import gated_loudness
+
+        z = np.concatenate(self._sub_blocks) if self._sub_blocks else np.zeros(0)
+        n = SUB_BLOCKS_PER_BLOCK
+        if z.size >= n:
+            blocks = np.convolve(z, np.ones(n), mode="valid") / n
+        elif self.frames:
+            # Shorter than one 400 ms block: measure what there is as one block.
+            blocks = np.array([(z.sum() * self._hop_frames + self._pending.sum()) / self.frames])
+        else:
+            blocks = np.zeros(0)
+        return gated_loudness(blocks)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    duration_s: float
+    loudness_lufs: float
+    peak_db: float        # sample peak, dBFS: the higher of the source-rate and the 16 kHz analysis peak
+    partial: bool         # True when only the first PARTIAL_ANALYSIS_S of a long file were measured
+
+
+def ffmpeg_path() -> str:
+    """The ffmpeg executable, or ToolMissingError saying how to install it."""
+    found = shutil.which("ffmpeg")
+    if not found:
+        raise ToolMissingError("ffmpeg is not installed; companion needs it to read music files",
+                               hint="run scripts/install-system.sh, or install the 'ffmpeg' package")
+    return found
+
+
+_DURATION_RE = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_MAX_VOLUME_RE = re.compile(r"max_volume: (-?[\d.]+|-inf) dB")
+_NOISE_RE = re.compile(r"^\s|^(Input|Output|Stream mapping|size=|video:|\[Parsed_volumedetect)")
+
+
+class _StderrReader(threading.Thread):
+    """Drains ffmpeg's stderr (so it can never block) and picks out the container duration."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(daemon=True)
+        self._stream = stream
+        self.lines: list[str] = []
+        self.stated_duration_s: float | None = None
+
+    def run(self) -> None:
+        for raw in self._stream:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if self.stated_duration_s is None and (m := _DURATION_RE.search(line)):
+                h, mnt, s = m.groups()
+                self.stated_duration_s = int(h) * 3600 + int(mnt) * 60 + float(s)
+            if len(self.lines) < 2000:
+                self.lines.append(line)
+
+    def reason(self, path: Path) -> str:
+        """The most telling line of ffmpeg's complaint, without the file name it starts with."""
+        candidates = [ln for ln in self.lines if ln and not _NOISE_RE.match(ln)]
+        if not candidates:
+            return "ffmpeg could not decode it"
+        for line in reversed(candidates):
+            if re.search(r"error|invalid|fail|unsupported|no such|matches no streams|denied", line, re.I):
+                break
+        else:
+            line = candidates[-1]
+        line = re.sub(r"^\[[^\]]*\]\s*", "", line)
+        for prefix in (f"file:{path}: ", f"{path}: "):
+            line = line.replace(prefix, "")
+        line = line.strip().rstrip(".")
+        if "matches no streams" in line:
+            return "no audio stream in it"
+        if line in ("Invalid argument", "Invalid data found when processing input"):
+            return f"not audio, or damaged: ffmpeg says {line!r}"
+        return line
+
+
+def analyse_file(path: Path, *, full: bool = False) -> Analysis:
+    """Decode ``path`` once through ffmpeg and measure duration, loudness and peak.
+
+    Long files (stated duration over LONG_FILE_S) are measured on their first PARTIAL_ANALYSIS_S only,
+    unless ``full``: the result is then marked ``partial`` and its duration is the container's.
+    Raises AudioFileError naming the file and why; ToolMissingError when ffmpeg is missing.
+    """
+    path = Path(path).absolute()
+    _check_readable(path)
+    command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
+               "-i", f"file:{path}", "-map", "0:a:0", "-af", "volumedetect",
+               "-ac", "2", "-ar", str(ANALYSIS_RATE_HZ), "-f", "f32le", "-"]
+    try:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    except OSError as err:
+        raise ToolMissingError(f"ffmpeg could not be started: {err}",
+                               hint="run scripts/install-system.sh") from err
+    stderr = _StderrReader(proc.stderr)
+    stderr.start()
+    meter = LoudnessMeter(ANALYSIS_RATE_HZ, 2)
+    chunk_bytes = int(CHUNK_S * ANALYSIS_RATE_HZ) * 2 * 4
+    limit_frames = int(PARTIAL_ANALYSIS_S * ANALYSIS_RATE_HZ)
+    partial = False
+    try:
+        while True:
+            data = proc.stdout.read(chunk_bytes)
+            if not data:
+                break
+            usable = len(data) - len(data) % 8
+            meter.add(np.frombuffer(data[:usable], dtype="<f4").reshape(-1, 2))
+            stated = stderr.stated_duration_s
+            if not full and meter.frames >= limit_frames and stated is not None and stated > LONG_FILE_S:
+                partial = True
+                proc.kill()
+                break
+    finally:
+        proc.stdout.close()
+        returncode = proc.wait()
+        stderr.join(timeout=5)
+    if not partial and returncode != 0:
+        raise AudioFileError(f"{path}: cannot decode ({stderr.reason(path)})")
+    if meter.frames == 0:
+        raise AudioFileError(f"{path}: no audio could be decoded from it")
+    stated = stderr.stated_duration_s
+    decoded_s = meter.duration_s
+    loudness_lufs = meter.integrated_lufs()
+    if loudness_lufs <= SILENT_BELOW_LUFS:
+        raise AudioFileError(f"{path}: silent (nothing above {SILENT_BELOW_LUFS:.0f} LUFS"
+                             f"{' in its first minutes' if partial else ''})")
+    if not partial and stated and decoded_s < TRUNCATED_RATIO * stated and stated - decoded_s > 1.0:
+        raise AudioFileError(f"{path}: truncated (it says {stated:.1f} s but only {decoded_s:.1f} s decode)")
+    return Analysis(duration_s=stated if partial else decoded_s,
+                    loudness_lufs=loudness_lufs,
+                    peak_db=_peak_db(meter.peak, stderr.lines),
+                    partial=partial)
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        with open(path, "rb") as handle:
+            first = handle.read(1)
+    except FileNotFoundError as err:
+        raise AudioFileError(f"{path}: file not found") from err
+    except IsADirectoryError as err:
+        raise AudioFileError(f"{path}: is a folder, not an audio file") from err
+    except PermissionError as err:
+        raise AudioFileError(f"{path}: cannot read it (permission denied)") from err
+    except OSError as err:
+        raise AudioFileError(f"{path}: cannot read it ({err.strerror or err})") from err
+    if not first:
+        raise AudioFileError(f"{path}: empty file (0 bytes)")
+
+
+def _peak_db(analysis_peak: float, stderr_lines: list[str]) -> float:
+    peaks_db = [20.0 * math.log10(analysis_peak) if analysis_peak > 0 else -math.inf]
+    for line in stderr_lines:
+        if (m := _MAX_VOLUME_RE.search(line)) and m.group(1) != "-inf":
+            peaks_db.append(float(m.group(1)))
+    peak = max(peaks_db)
+    return peak if math.isfinite(peak) else -120.0
