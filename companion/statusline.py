@@ -64,7 +64,7 @@ class StatusView:
     def __init__(self, out: TextIO, live: bool) -> None:
         self.out = out
         self.live = live
-        self._last_draw = 0.0
+        self._last_draw = float("-inf")
         self._last_step: int | None = None
         self._drawn = False
 
@@ -84,7 +84,7 @@ class StatusView:
         """A line of its own; on a terminal the status line is redrawn below it at the next update."""
         if self.live and self._drawn:
             self._write("\r" + _CLEAR_EOL + text + "\n")
-            self._last_draw = 0.0
+            self._last_draw = float("-inf")
         else:
             self._write(text + "\n")
 

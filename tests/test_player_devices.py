@@ -1,0 +1,95 @@
+"""`companion devices`, --device matching and the no-device message, on the real PortAudio path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from companion.player import NO_DEVICE_MESSAGE
+
+COMPANION = [os.path.join(os.path.dirname(sys.executable), "companion")]
+
+
+def run_companion(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([*COMPANION, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env if env is not None else os.environ.copy(), stdin=subprocess.DEVNULL)
+
+
+def no_device_env(virtual_sound) -> dict[str, str]:
+    """PortAudio with the system ALSA config and PulseAudio pointing nowhere: no output device at all."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_", "ALSA_"))}
+    env.update(PULSE_SERVER="unix:/nonexistent/native", PULSE_CLIENTCONFIG=virtual_sound.env["PULSE_CLIENTCONFIG"],
+               PULSE_RUNTIME_PATH=str(virtual_sound.dir / "nowhere"))
+    return env
+
+
+def test_devices_lists_the_virtual_sinks_and_marks_the_default(virtual_sound):
+    result = run_companion("devices")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["index", "name", "host", "API", "channels", "default", "rate"]
+    names = [line[1:].split()[1] for line in lines[1:-1]]
+    assert "companion_room" in names and "companion_cue" in names and "default" in names
+    default_rows = [line for line in lines[1:-1] if line.startswith("*")]
+    assert len(default_rows) == 1 and " default " in default_rows[0], result.stdout
+    assert lines[-1] == "* = default output"
+
+
+def test_unknown_device_lists_the_choices_and_exits_2(virtual_sound):
+    result = run_companion("play", "--device", "no-such-speaker", "--no-keys")
+    assert result.returncode == 2, result.stderr
+    message = result.stderr.strip()
+    assert message.startswith("Error: --device 'no-such-speaker' is not an output device; choose an index or part")
+    for name in ("companion_room", "companion_cue", "default"):
+        assert name in message, message
+    assert "companion devices" in message
+
+
+def test_device_by_index_or_name_part(virtual_sound):
+    code = ("from companion.player import resolve_device as r; "
+            "print(r('cue').name, r(str(r('room').index)).name, r(None).is_default)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["companion_cue", "companion_room", "True"], result.stderr
+
+
+def test_ambiguous_device_name_lists_the_matches(virtual_sound):
+    code = "from companion.player import resolve_device as r; r('companion_')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "matches several output devices" in result.stderr
+    assert "companion_room" in result.stderr and "companion_cue" in result.stderr
+    assert "'default'" not in result.stderr
+
+
+def machine_has_sound_card() -> bool:
+    try:
+        return "no soundcards" not in open("/proc/asound/cards", encoding="utf-8").read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(machine_has_sound_card(), reason="this machine has a real sound card: 'no device' cannot be made")
+def test_no_device_says_so_in_one_line_and_exits_1(virtual_sound):
+    result = run_companion("devices", env=no_device_env(virtual_sound))
+    assert result.returncode == 1
+    assert result.stderr == f"Error: {NO_DEVICE_MESSAGE}\n"
+    assert "libportaudio2" in NO_DEVICE_MESSAGE and "companion render -o FILE" in NO_DEVICE_MESSAGE
+
+
+def test_no_portaudio_library_is_a_device_error_naming_the_package(tmp_path):
+    # A sounddevice that cannot find PortAudio raises OSError on import; shadow it with one that does.
+    (tmp_path / "sounddevice.py").write_text("raise OSError('PortAudio library not found')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = run_companion("devices", env=env)
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert line.startswith("Error: the PortAudio library is not installed") and "libportaudio2" in line, line
+    assert "\n" not in line
+
+
+def test_render_does_not_import_sounddevice():
+    code = "import sys, companion.cli; assert 'sounddevice' not in sys.modules, 'imported eagerly'"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
