@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 import shutil
+import stat
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -218,6 +219,8 @@ def analyse_file(path: Path, *, full: bool = False) -> Analysis:
 
 def _check_readable(path: Path) -> None:
     try:
+        if not stat.S_ISREG(path.stat().st_mode) and not path.is_dir():
+            raise AudioFileError(f"{path}: not a regular file (a pipe or device cannot be analysed)")
         with open(path, "rb") as handle:
             first = handle.read(1)
     except FileNotFoundError as err:
