@@ -209,7 +209,10 @@ class Player:
         self._stream = None
         self._stream_failed = threading.Event()
         self.result = PlaybackResult()
-        self.tail_blocks = int(np.ceil((latency_s + 0.1) * self.rate_hz / block_frames)) + 1
+        self.tail_blocks = self._blocks_for(latency_s + 0.1) + 1   # silence after the end (PortAudio drops ~latency)
+
+    def _blocks_for(self, seconds: float) -> int:
+        return int(np.ceil(seconds * self.rate_hz / self.block_frames))
 
     # ---- audio thread -------------------------------------------------------------------------------
     def _callback(self, outdata, frames, time_info, status) -> None:
@@ -246,7 +249,7 @@ class Player:
         calm_blocks = 0
         try:
             ended = False
-            tail = self.tail_blocks
+            tail = 0
             while not self._stop_producer:
                 if self._written - self._read >= self._n:
                     calm_blocks += 1
@@ -265,6 +268,7 @@ class Player:
                     self._render_total_s += took
                     self._render_max_s = max(self._render_max_s, took)
                     ended = frames < self.block_frames or bool(self.session.finished)
+                    tail = self.tail_blocks
                 self._written += 1
                 if ended and tail <= 0:
                     break
@@ -298,6 +302,8 @@ class Player:
                                  callback=self._callback, finished_callback=self._stream_finished)
         stream.start()
         self._stream = stream
+        self.latency_s = float(stream.latency)      # what the device gave, not what was asked
+        self.tail_blocks = self._blocks_for(self.latency_s + 0.1) + 1
 
     def _close_stream(self) -> None:
         stream, self._stream = self._stream, None

@@ -6,6 +6,7 @@ instead (in the user's music folder, else the current folder), so the person sti
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
     from companion.routine import DEFAULT_ROUTINE, load_routine
     from companion.statusline import ending_line
 
+    signal.signal(signal.SIGTERM, _terminate)     # until the player takes over: same as Ctrl-C
     loaded = load_routine(routine or DEFAULT_ROUTINE)
     try:
         output = resolve_device(device)
@@ -61,6 +63,10 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
     click.echo(ending_line(result.status, interrupted=result.interrupted))
     if result.interrupted:
         sys.exit(int(ExitCode.INTERRUPTED))
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _fallback_path() -> Path:
