@@ -206,6 +206,7 @@ class Player:
         self._render_total_s = 0.0
         self._render_max_s = 0.0
         self._interrupts = 0
+        self._quit_deadline: float | None = None
         self._stream = None
         self._stream_failed = threading.Event()
         self.result = PlaybackResult()
@@ -282,6 +283,8 @@ class Player:
 
     # ---- main thread --------------------------------------------------------------------------------
     def post(self, command: str, value: float | None = None) -> None:
+        if command == "quit":
+            self._expect_end_by(value if value is not None else 3.0)
         self.session.post(command, value)
 
     def interrupt(self) -> None:
@@ -289,10 +292,19 @@ class Player:
         self._interrupts += 1
         self.result.interrupted = True
         if self._interrupts == 1:
-            self.session.post("quit", 1.0)
+            self.post("quit", 1.0)
         else:
-            self._stop_producer = True
-            self._abort = True
+            self._stop_now()
+
+    def _expect_end_by(self, fade_s: float) -> None:
+        """A quit must be heard within its fade plus the ring and device buffers; past that, stop."""
+        deadline = time.monotonic() + fade_s + self._n * self.block_frames / self.rate_hz + self.latency_s + 1.0
+        self._quit_deadline = min(self._quit_deadline or deadline, deadline)
+
+    def _stop_now(self) -> None:
+        """Fade the block being played out over one block, then silence; the run ends."""
+        self._stop_producer = True
+        self._abort = True
 
     def _open_stream(self, device_index: int | None) -> None:
         sd = _sounddevice()
@@ -358,6 +370,9 @@ class Player:
                 if self._stream_failed.is_set() or (self._stream is not None and not self._stream.active
                                                     and not self._drained()):
                     self._recover("the stream ended unexpectedly")
+                if self._quit_deadline is not None and time.monotonic() > self._quit_deadline:
+                    log.debug("the session did not end after quit; stopping")
+                    self._stop_now()
                 if on_tick is not None:
                     on_tick(self)
                 else:

@@ -26,7 +26,7 @@ def clock(seconds: float) -> str:
 
 def status_line(status, width: int = 80) -> str:
     """One line: routine, step k/N title, what to do, countdown, elapsed/total, volume; fits ``width``."""
-    parts = [status.routine, f"{status.step_index + 1}/{status.step_count} {status.step_title}"]
+    parts = [status.routine, _step(status)]
     if status.paused:
         parts.append("[paused: space resumes]")
     elif status.doing:
@@ -43,18 +43,25 @@ def status_line(status, width: int = 80) -> str:
     return text
 
 
+def _step(status) -> str:
+    """``3/7 Jaw release``; empty for a session without steps (ambient music)."""
+    if status.step_count <= 0 or status.step_index < 0:
+        return ""
+    return f"{status.step_index + 1}/{status.step_count} {status.step_title}"
+
+
 def step_line(status) -> str:
     """The log line for a step that has just started (no terminal)."""
     doing = f": {status.doing}" if status.doing else ""
-    return (f"[{clock(status.elapsed_s)}] step {status.step_index + 1}/{status.step_count} "
-            f"{status.step_title}{doing}")
+    return f"[{clock(status.elapsed_s)}] step {_step(status)}{doing}"
 
 
 def ending_line(status, interrupted: bool = False) -> str:
     """The last line: finished, or where the session stopped early."""
     if status.stopped_early or interrupted:
-        return (f"Stopped at step {status.step_index + 1}/{status.step_count} ({status.step_title}) "
-                f"after {clock(status.elapsed_s)} of {clock(status.total_s)}.")
+        where = f"step {status.step_index + 1}/{status.step_count} ({status.step_title})" if _step(status) \
+            else status.routine
+        return f"Stopped at {where} after {clock(status.elapsed_s)} of {clock(status.total_s)}."
     return f"Finished {status.routine} ({clock(status.elapsed_s)})."
 
 
@@ -76,7 +83,7 @@ class StatusView:
                 width = shutil.get_terminal_size((80, 24)).columns
                 self._write("\r" + status_line(status, width - 1) + _CLEAR_EOL)
                 self._drawn = True
-        elif status.step_index != self._last_step and not status.finished:
+        elif status.step_index != self._last_step and not status.finished and _step(status):
             self._last_step = status.step_index
             self._write(step_line(status) + "\n")
 

@@ -55,7 +55,12 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
 
     session = build_session(loaded, minutes=minutes, music=tuple(str(m) for m in music), seed=seed,
                             loudness_lufs=loudness, rate_hz=preferred_rate_hz(output), volume_db=volume_db)
-    result = play_session(session, output, keys=not no_keys)
+    try:
+        result = play_session(session, output, keys=not no_keys)
+    finally:
+        close = getattr(session, "close", None)
+        if close is not None:
+            close()
     if result.underflows:
         click.echo(f"Warning: {result.underflows} audio dropout(s) (underflows) while playing.", err=True)
     for why in result.device_errors:
