@@ -67,7 +67,7 @@ class SessionOptions:
     fade_in_s: float = 8.0
     fade_out_s: float = 20.0
     line_gap_s: float = 1.0
-    chimes: bool = True
+    chimes: bool | str = True    # False, True (the bowl) or "soft" (a darker bowl, for bedtime)
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,10 @@ def _parse_session(raw: Any, where: str, base: Path) -> SessionOptions:
         if key in raw:
             values[key] = _number(raw[key], f"{where}: session.{key}", low, high, unit)
     if "chimes" in raw:
-        values["chimes"] = _bool(raw["chimes"], f"{where}: session.chimes")
+        chimes = raw["chimes"]
+        if chimes != "soft" and not isinstance(chimes, bool):
+            raise RoutineError(f"{where}: session.chimes must be true, false or \"soft\", got {chimes!r}")
+        values["chimes"] = chimes
     if "music" in raw:
         music = raw["music"]
         items = [music] if isinstance(music, str) else music

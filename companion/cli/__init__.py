@@ -7,6 +7,7 @@ file. Commands parse, call one library function, and print. Every ``CompanionErr
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -40,10 +41,28 @@ def main() -> None:
       companion render -o session.mp3    # the same session as a file
       companion routines                 # the built-in routines
     """
+    _log_warnings_as_lines()
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.capitalize()}: {record.getMessage()}"
+
+
+def _log_warnings_as_lines() -> None:
+    """Library warnings (a skipped music file, a missing voice) become one "Warning: ..." line on stderr."""
+    logger = logging.getLogger("companion")
+    if not any(getattr(h, "_companion", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_OneLine())
+        handler._companion = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 # Command modules in this package, each exporting COMMANDS = [click commands], in help order.
-COMMAND_MODULES: tuple[str, ...] = ("play", "devices")
+COMMAND_MODULES: tuple[str, ...] = ("play", "render", "devices", "music", "config")
 
 
 def _attach() -> None:

@@ -1,0 +1,184 @@
+"""Writing a session to a file: wav, flac, mp3 or ogg, with chapter marks for each step.
+
+The session is rendered block by block straight into the encoder (libsndfile for wav/flac, an ffmpeg pipe
+for mp3/ogg), so memory stays flat whatever the length. The file is written under a temporary name in the
+destination folder and renamed only once complete: an error or Ctrl-C never leaves a half-written file.
+
+Chapters let a phone player jump to a step: ID3 CHAP/CTOC frames in mp3, CHAPTERnnn Vorbis comments in
+ogg and flac, and a ``.cue`` sheet beside a wav.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from companion import CHANNELS
+from companion.errors import BadInputError, CompanionError
+from companion.session import Session
+from companion.sources import ffmpeg_path
+
+FORMATS = ("wav", "flac", "mp3", "ogg")
+BLOCK_FRAMES = 48_000   # ~1 s blocks are fastest offline (FIELD-NOTES)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Chapter:
+    start_s: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    path: Path
+    seconds: float
+    chapters: tuple[Chapter, ...]
+    sidecar: Path | None = None
+
+
+def output_format(path: Path) -> str:
+    """The format named by ``path``'s extension, or a BadInputError listing the allowed ones."""
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise BadInputError(f"cannot write '{path.name}': unknown format '{path.suffix or '(none)'}'",
+                            hint=f"use one of: {', '.join('.' + f for f in FORMATS)}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise BadInputError(f"cannot write '{path}': folder {folder} does not exist",
+                            hint="create it first or choose another -o path")
+    return fmt
+
+
+def chapters_of(session: Session) -> tuple[Chapter, ...]:
+    return tuple(Chapter(mark.start / session.rate_hz, mark.title) for mark in session.timeline.steps)
+
+
+def render_to_file(session: Session, path: Path, *, progress: Progress | None = None, seed: int = 0,
+                   block_frames: int = BLOCK_FRAMES) -> Rendered:
+    """Render the whole session into ``path`` (format from the extension), atomically."""
+    path = Path(path)
+    fmt = output_format(path)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    sidecar = path.with_suffix(".cue") if fmt == "wav" else None
+    try:
+        frames = _write(session, tmp, fmt, progress=progress, seed=seed, block_frames=block_frames)
+        chapters = chapters_of(session)
+        _tag_chapters(tmp, fmt, chapters, frames / session.rate_hz)
+        if sidecar is not None:
+            tmp_cue = sidecar.with_name(f".{sidecar.name}.partial-{os.getpid()}")
+            try:
+                tmp_cue.write_text(cue_sheet(path.name, chapters), encoding="utf-8")
+                os.replace(tmp, path)
+                os.replace(tmp_cue, sidecar)
+            finally:
+                tmp_cue.unlink(missing_ok=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        session.close()
+    return Rendered(path, frames / session.rate_hz, chapters, sidecar)
+
+
+def _write(session: Session, tmp: Path, fmt: str, *, progress: Progress | None, seed: int,
+           block_frames: int) -> int:
+    block = np.zeros((block_frames, CHANNELS), np.float32)
+    total = session.timeline.end
+    done = 0
+    if fmt in ("wav", "flac"):
+        import soundfile
+
+        dither = np.random.default_rng(seed)
+        subtype = "PCM_16" if fmt == "wav" else "PCM_24"
+        with soundfile.SoundFile(str(tmp), "w", samplerate=session.rate_hz, channels=CHANNELS,
+                                 subtype=subtype, format=fmt.upper()) as out:
+            while not session.finished:
+                written = session.render(block)
+                if written:
+                    out.write(to_int16(block[:written], dither) if fmt == "wav" else block[:written])
+                done += written
+                if progress:
+                    progress(done, max(total, session.timeline.end))
+        return done
+    codec = ["-c:a", "libmp3lame", "-q:a", "2", "-f", "mp3"] if fmt == "mp3" else \
+            ["-c:a", "libvorbis", "-q:a", "5", "-f", "ogg"]
+    command = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+               "-f", "f32le", "-ar", str(session.rate_hz), "-ac", str(CHANNELS), "-i", "-",
+               *codec, "file:" + str(tmp.resolve())]
+    encoder = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        while not session.finished:
+            written = session.render(block)
+            if written:
+                encoder.stdin.write(block[:written].tobytes())
+            done += written
+            if progress:
+                progress(done, max(total, session.timeline.end))
+        encoder.stdin.close()
+        stderr = encoder.stderr.read().decode("utf-8", "replace").strip()
+        if encoder.wait() != 0:
+            raise CompanionError(f"ffmpeg could not encode {fmt}: {stderr.splitlines()[-1] if stderr else 'failed'}")
+    except BrokenPipeError as err:
+        encoder.wait()
+        raise CompanionError(f"ffmpeg stopped while encoding {fmt}") from err
+    finally:
+        if encoder.poll() is None:
+            encoder.kill()
+            encoder.wait()
+    return done
+
+
+def to_int16(block: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """float → 16-bit with TPDF dither (±1 LSB triangular); the sequence of draws is block-size invariant."""
+    noise = rng.random(block.shape + (2,))
+    tpdf = (noise[..., 0] - noise[..., 1]).astype(np.float32)
+    scaled = block * np.float32(32767.0) + tpdf
+    return np.clip(np.rint(scaled), -32768, 32767).astype(np.int16)
+
+
+def _tag_chapters(path: Path, fmt: str, chapters: tuple[Chapter, ...], length_s: float) -> None:
+    if not chapters or fmt == "wav":
+        return
+    if fmt == "mp3":
+        from mutagen.id3 import CHAP, CTOC, ID3, TIT2, CTOCFlags
+
+        tags = ID3()
+        ids = [f"chp{i}" for i in range(len(chapters))]
+        for i, chapter in enumerate(chapters):
+            end_s = chapters[i + 1].start_s if i + 1 < len(chapters) else length_s
+            tags.add(CHAP(element_id=ids[i], start_time=int(chapter.start_s * 1000),
+                          end_time=int(end_s * 1000), sub_frames=[TIT2(text=[chapter.title])]))
+        tags.add(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
+                      child_element_ids=ids, sub_frames=[TIT2(text=["Steps"])]))
+        tags.save(str(path))
+        return
+    from mutagen.flac import FLAC
+    from mutagen.oggvorbis import OggVorbis
+
+    audio = FLAC(str(path)) if fmt == "flac" else OggVorbis(str(path))
+    for i, chapter in enumerate(chapters, start=1):
+        audio[f"CHAPTER{i:03d}"] = _hms(chapter.start_s)
+        audio[f"CHAPTER{i:03d}NAME"] = chapter.title
+    audio.save()
+
+
+def cue_sheet(file_name: str, chapters: tuple[Chapter, ...]) -> str:
+    """A CUE sheet with one track per step (INDEX in mm:ss:ff, 75 frames a second)."""
+    lines = [f'FILE "{file_name}" WAVE']
+    for number, chapter in enumerate(chapters, start=1):
+        frames = int(round(chapter.start_s * 75))
+        lines += [f"  TRACK {number:02d} AUDIO", f'    TITLE "{chapter.title.replace(chr(34), chr(39))}"',
+                  f"    INDEX 01 {frames // 4500:02d}:{frames // 75 % 60:02d}:{frames % 75:02d}"]
+    return "\n".join(lines) + "\n"
+
+
+def _hms(seconds: float) -> str:
+    millis = int(round(seconds * 1000))
+    return f"{millis // 3600000:02d}:{millis // 60000 % 60:02d}:{millis // 1000 % 60:02d}.{millis % 1000:03d}"

@@ -1,0 +1,201 @@
+"""The music bus: an endless playlist as one continuous stream, crossfaded and loudness-matched.
+
+``MusicStream.read(frames)`` returns the next frames of music. Each track is brought to the stream's
+common loudness by a fixed gain chosen before its first sample; consecutive tracks overlap by an
+equal-power crossfade. The output depends only on the playlist and the files, never on how many frames
+each call asks for (block-size invariant), because all decisions are made on the sample sequence.
+
+A track that cannot be read (missing, empty, corrupt, not audio) is skipped with one warning; if a whole
+pass over the playlist yields nothing, the stream falls back to the built-in music, and if even that
+fails, to silence (the session goes on). The next track is opened and analysed ahead of time on a worker
+thread, so a track change never waits for ffmpeg or loudness analysis.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from companion import CHANNELS, dsp
+from companion.errors import CompanionError
+from companion.sources import StreamDecoder
+
+log = logging.getLogger("companion")
+
+# A track is accepted once it has produced this much audio; a shorter one that fails is "broken".
+_MIN_GOOD_S = 0.05
+
+
+@dataclass
+class _Opened:
+    path: Path
+    decoder: StreamDecoder
+    gain: float
+    produced: int = 0
+
+
+class MusicStream:
+    """Continuous music from ``playlist`` at ``rate_hz``, each track at ``target_lufs``.
+
+    ``loudness_of(path)`` returns a track's integrated loudness (LUFS) or raises CompanionError for a file
+    that cannot be read. ``fallback`` is a second playlist used when the first yields nothing playable.
+    """
+
+    def __init__(
+        self,
+        playlist: Iterator[Path],
+        loudness_of: Callable[[Path], float],
+        *,
+        rate_hz: int,
+        target_lufs: float,
+        crossfade_s: float = 6.0,
+        fallback: Callable[[], Iterator[Path]] | None = None,
+        max_gain_db: float = 18.0,
+    ) -> None:
+        self.rate_hz = rate_hz
+        self.target_lufs = target_lufs
+        self.crossfade_frames = max(1, int(round(crossfade_s * rate_hz)))
+        self._playlist = playlist
+        self._loudness_of = loudness_of
+        self._fallback = fallback
+        self._max_gain_db = max_gain_db
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="music-prepare")
+        self._warned: set[Path] = set()
+        self._failures_in_row = 0
+        self._silent = False
+        self.current: Path | None = None
+        self._buffer = np.zeros((0, CHANNELS), np.float32)  # decoded, not yet emitted (gain applied)
+        self._track: _Opened | None = None
+        self._next: Future[_Opened | None] = self._pool.submit(self._open_next)
+        self._started = False
+
+    # -- preparing tracks ahead --------------------------------------------------------------------
+    def _open_next(self) -> _Opened | None:
+        """Open the next playable track (runs on the worker thread). None means silence from now on."""
+        while True:
+            try:
+                path = next(self._playlist)
+            except StopIteration:
+                path = None
+            if path is None or self._failures_in_row >= 50:
+                if self._fallback is not None:
+                    log.warning("no music could be read; using the built-in music")
+                    self._playlist, self._fallback = self._fallback(), None
+                    self._failures_in_row = 0
+                    continue
+                return None
+            try:
+                lufs = self._loudness_of(path)
+                gain_db = float(np.clip(self.target_lufs - lufs, -40.0, self._max_gain_db))
+                decoder = StreamDecoder(path, self.rate_hz)
+            except CompanionError as err:
+                self._skip(path, str(err))
+                continue
+            return _Opened(path, decoder, float(dsp.db_to_gain(gain_db)))
+
+    def _skip(self, path: Path, reason: str) -> None:
+        self._failures_in_row += 1
+        if path not in self._warned:
+            self._warned.add(path)
+            log.warning("skipping music file %s", reason if str(path) in reason else f"{path}: {reason}")
+
+    def _take_next(self) -> _Opened | None:
+        opened = self._next.result()
+        self._next = self._pool.submit(self._open_next) if opened is not None else self._done_future()
+        return opened
+
+    @staticmethod
+    def _done_future() -> Future:
+        future: Future = Future()
+        future.set_result(None)
+        return future
+
+    def _pull(self, track: _Opened, frames: int) -> np.ndarray:
+        """Up to ``frames`` frames of ``track`` with its gain; empty at its end.
+
+        A track that ends before giving any real audio counts as broken: it is skipped with one warning
+        (ffmpeg's reason, or "holds no audio"), and enough of them in a row switch to the fallback.
+        """
+        block = track.decoder.read(frames)
+        if len(block) == 0:
+            if track.produced < _MIN_GOOD_S * self.rate_hz:
+                self._skip(track.path, track.decoder.error or "the file holds no audio")
+            elif track.decoder.error:
+                log.debug("%s ended early: %s", track.path, track.decoder.error)
+            return block
+        track.produced += len(block)
+        self._failures_in_row = 0
+        block *= np.float32(track.gain)
+        return block
+
+    # -- the stream ---------------------------------------------------------------------------------
+    def read(self, frames: int) -> np.ndarray:
+        """The next ``frames`` frames of music (float32, (frames, 2))."""
+        if not self._started:
+            self._started = True
+            self._track = self._take_next()
+            if self._track is not None:
+                self.current = self._track.path
+        # Keep a crossfade's worth of look-ahead so a track's end is known before it must be faded.
+        need = frames + self.crossfade_frames
+        parts = [self._buffer]
+        have = len(self._buffer)
+        while have < need and self._track is not None:
+            block = self._pull(self._track, max(need - have, self.rate_hz // 2))
+            if len(block):
+                parts.append(block)
+                have += len(block)
+                continue
+            # The current track ended: crossfade its tail into the next track's head.
+            joined = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            ended = self._track
+            ended.decoder.close()
+            self._track = self._take_next()
+            parts = [self._crossfade(joined)]
+            have = len(parts[0])
+            if self._track is not None:
+                self.current = self._track.path
+        joined = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        if len(joined) < frames:  # only when there is no music at all any more
+            joined = np.concatenate([joined, np.zeros((frames - len(joined), CHANNELS), np.float32)])
+        out, self._buffer = joined[:frames], joined[frames:]
+        return out
+
+    def _crossfade(self, emitted_so_far: np.ndarray) -> np.ndarray:
+        """Overlap the tail of what is buffered with the next track's head (equal power)."""
+        if self._track is None:
+            fade = min(len(emitted_so_far), self.crossfade_frames)
+            out = emitted_so_far.copy()
+            if fade:
+                out[-fade:] *= dsp.equal_power_out((np.arange(fade) + 0.5) / fade)[:, None].astype(np.float32)
+            return out
+        fade = min(len(emitted_so_far), self.crossfade_frames)
+        head_parts, got = [], 0
+        while got < fade:
+            block = self._pull(self._track, fade - got)
+            if not len(block):
+                break
+            head_parts.append(block)
+            got += len(block)
+        head = np.concatenate(head_parts) if head_parts else np.zeros((0, CHANNELS), np.float32)
+        if len(head) < fade:
+            head = np.concatenate([head, np.zeros((fade - len(head), CHANNELS), np.float32)])
+        phase = (np.arange(fade) + 0.5) / max(fade, 1)
+        out = emitted_so_far.copy()
+        out[len(out) - fade:] = (out[len(out) - fade:] * dsp.equal_power_out(phase)[:, None]
+                                 + head * dsp.equal_power_in(phase)[:, None]).astype(np.float32)
+        return out
+
+    def close(self) -> None:
+        if self._track is not None:
+            self._track.decoder.close()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._next.done() and not self._next.cancelled():
+            pending = self._next.result()
+            if pending is not None:
+                pending.decoder.close()

@@ -1,0 +1,185 @@
+"""Decoding: short clips in-process, music streamed through an ffmpeg pipe.
+
+Short clips (narration, chimes) are decoded in-process with libsndfile (soundfile) — starting one ffmpeg
+process per clip costs ~75 ms — and resampled with soxr. Formats libsndfile cannot read (m4a/aac, wma)
+fall back to pydub, which runs ffmpeg once for the clip.
+
+Music of any length streams through ``ffmpeg -f f32le -ac 2 -ar RATE -``: memory stays bounded, the first
+block arrives in tens of milliseconds, and decoding runs on another core in parallel with the mixer. The
+pipe is enlarged (up to 1 MiB, ~2.7 s of audio) so ffmpeg can run ahead.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from companion import CHANNELS, dsp
+from companion.errors import AudioFileError, ToolMissingError
+
+_F_SETPIPE_SZ = 1031
+_FRAME_BYTES = 4 * CHANNELS
+
+
+def ffmpeg_path() -> str:
+    """The ffmpeg executable, or a ToolMissingError that says how to install it."""
+    found = shutil.which("ffmpeg")
+    if not found:
+        raise ToolMissingError(
+            "ffmpeg is not installed; companion needs it to read music and write mp3/ogg files",
+            hint="run scripts/install-system.sh, or: apt-get install ffmpeg (Debian/Ubuntu), brew install ffmpeg (macOS)",
+        )
+    return found
+
+
+def clip_frames(path: Path, rate_hz: int) -> int:
+    """Length of a clip in frames at ``rate_hz``, from its header when possible (no full decode)."""
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+        if info.frames > 0:
+            return int(round(info.frames * rate_hz / info.samplerate))
+    except Exception:  # noqa: BLE001 - any libsndfile refusal means "decode it instead"
+        pass
+    return len(load_clip(path, rate_hz))
+
+
+def load_clip(path: Path, rate_hz: int) -> np.ndarray:
+    """Decode a short clip to float32 stereo at ``rate_hz``. Raises AudioFileError naming the file."""
+    import soundfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise AudioFileError(f"{path}: file not found")
+    try:
+        data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except Exception:  # noqa: BLE001 - libsndfile cannot read it; try ffmpeg through pydub
+        data, file_rate = _load_with_pydub(path)
+    if len(data) == 0:
+        raise AudioFileError(f"{path}: the file holds no audio")
+    return dsp.resample(dsp.to_stereo(data), int(file_rate), rate_hz)
+
+
+def _load_with_pydub(path: Path) -> tuple[np.ndarray, int]:
+    from pydub import AudioSegment
+    from pydub.exceptions import CouldntDecodeError
+
+    ffmpeg_path()
+    try:
+        segment = AudioSegment.from_file(str(path))
+    except (CouldntDecodeError, IndexError, OSError) as err:
+        raise AudioFileError(f"{path}: not a readable audio file") from err
+    scale = float(1 << (8 * segment.sample_width - 1))
+    samples = np.array(segment.get_array_of_samples(), dtype=np.float32) / scale
+    return samples.reshape(-1, segment.channels), segment.frame_rate
+
+
+class StreamDecoder:
+    """One music file decoded by an ffmpeg child process into float32 stereo frames, read in blocks.
+
+    The process starts at construction so that it can decode ahead while the previous track plays.
+    ``read(frames)`` returns up to ``frames`` frames and an empty array at the end. ``error`` holds
+    ffmpeg's complaint once the stream has ended badly. Always ``close()`` (or use ``with``).
+    """
+
+    def __init__(self, path: Path, rate_hz: int, *, start_s: float = 0.0) -> None:
+        self.path = Path(path)
+        self.rate_hz = rate_hz
+        self.error: str | None = None
+        self._stderr_chunks: list[bytes] = []
+        command = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error"]
+        if start_s > 0:
+            command += ["-ss", f"{start_s:.3f}"]
+        command += [
+            # "file:" keeps names with a leading dash or a colon from being read as options or protocols.
+            "-i", "file:" + str(self.path.resolve()),
+            "-map", "0:a:0", "-vn", "-sn", "-dn",
+            "-af", "aresample=resampler=soxr:precision=28",
+            "-ac", str(CHANNELS), "-ar", str(rate_hz), "-f", "f32le", "-",
+        ]
+        try:
+            self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, bufsize=0)
+        except OSError as err:
+            raise AudioFileError(f"{self.path}: cannot start ffmpeg: {err.strerror}") from err
+        try:
+            fcntl.fcntl(self._proc.stdout.fileno(), _F_SETPIPE_SZ, 1 << 20)
+        except OSError:
+            pass  # the default 64 KiB pipe still works, with less read-ahead
+        self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_thread.start()
+        self._carry = b""
+        self._ended = False
+
+    def _drain_stderr(self) -> None:
+        for chunk in iter(lambda: self._proc.stderr.read(4096), b""):
+            if sum(map(len, self._stderr_chunks)) < 16384:
+                self._stderr_chunks.append(chunk)
+
+    def read(self, frames: int) -> np.ndarray:
+        """Up to ``frames`` frames (a fresh, writable array); fewer only at the end of the stream."""
+        out = np.empty((frames, CHANNELS), np.float32)
+        if self._ended:
+            return out[:0]
+        view = memoryview(out).cast("B")
+        filled = len(self._carry)
+        view[:filled] = self._carry
+        stream = self._proc.stdout
+        while filled < len(view):
+            got = stream.readinto(view[filled:])
+            if not got:
+                self._finish()
+                break
+            filled += got
+        usable = filled - filled % _FRAME_BYTES
+        self._carry = bytes(view[usable:filled])
+        return out[: usable // _FRAME_BYTES]
+
+    def _finish(self) -> None:
+        self._ended = True
+        code = self._proc.wait()
+        self._stderr_thread.join(timeout=2.0)
+        if code != 0:
+            text = b"".join(self._stderr_chunks).decode("utf-8", "replace").strip().splitlines()
+            self.error = _short_reason(text[-1] if text else f"ffmpeg exited with status {code}")
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        for stream in (self._proc.stdout, self._proc.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def __enter__(self) -> "StreamDecoder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _short_reason(line: str) -> str:
+    """ffmpeg's last error line, without the file path prefix it repeats."""
+    reason = line.split(": ", 1)[-1] if line.startswith("file:") else line
+    return reason.strip() or "unreadable"
+
+
+def decode_all(path: Path, rate_hz: int) -> np.ndarray:
+    """A whole (short) file through ffmpeg, for tests and tools. Raises AudioFileError if nothing decodes."""
+    with StreamDecoder(path, rate_hz) as decoder:
+        parts = []
+        while len(block := decoder.read(rate_hz * 10)):
+            parts.append(block.copy())
+        if decoder.error and not parts:
+            raise AudioFileError(f"{path}: {decoder.error}")
+    if not parts:
+        raise AudioFileError(f"{path}: the file holds no audio")
+    return np.concatenate(parts)

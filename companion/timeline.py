@@ -1,0 +1,271 @@
+"""Planning: a routine and its clip lengths become a timeline of absolute events, before any sound.
+
+The mixer never decides *when* something happens; it reads this plan. Because narration times are known in
+advance, ducking is planned too: the music starts to dip before the first word and comes back after the
+last one. Times are frames at the session rate (sample-accurate); ``*_s`` properties give seconds.
+
+Layout of one step: its narration lines one after another (``line_gap_s`` apart), then the hold (the quiet
+time to do the exercise), with an optional chime at the hold's start and end and an optional breathing pace.
+The session opens with a music-only lead-in during the fade-in and closes with a music-only fade-out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from companion.errors import BadInputError
+from companion.routine import Breath, Routine
+
+# Layout constants, in seconds. They shape the pacing; the routine's options set the rest.
+HOLD_LEAD_S = 0.6          # after a step's last line, before its hold starts
+STEP_GAP_S = 1.5           # after a hold, before the next step's first line
+OUTRO_PAUSE_S = 3.0        # after the last step, before the session fade-out starts
+DUCK_LEAD_S = 0.5          # the music starts to dip this long before a word
+DUCK_RELEASE_S = 1.2       # raised-cosine return to the full music level (issue: >= 0.8 s)
+DUCK_TAIL_S = 0.3          # stay ducked this long after the last word
+DUCK_BRIDGE_S = 1.5        # voice pauses shorter than this keep the music down
+HOLD_SCALE_MIN = 0.5       # --minutes may shrink holds to half ...
+HOLD_SCALE_MAX = 3.0       # ... or stretch them to three times their written length
+AMBIENT_CHIME_RING_S = 8.0 # an ambient session's end chime rings this long after the music has faded
+
+
+@dataclass(frozen=True)
+class VoiceEvent:
+    start: int                 # frame
+    frames: int
+    step: int                  # step index
+    line: int                  # line index within the step
+    path: Path
+
+    @property
+    def end(self) -> int:
+        return self.start + self.frames
+
+
+@dataclass(frozen=True)
+class ChimeEvent:
+    start: int
+    step: int
+    at: str                    # "start" or "end" of the hold
+
+
+@dataclass(frozen=True)
+class StepMark:
+    index: int
+    id: str
+    title: str
+    do: str
+    start: int                 # first line (or hold) of the step
+    hold_start: int
+    hold_end: int
+    breath: Breath | None = None
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Timeline:
+    rate_hz: int
+    voice: tuple[VoiceEvent, ...]
+    chimes: tuple[ChimeEvent, ...]
+    steps: tuple[StepMark, ...]
+    ducks: tuple[Span, ...]    # voice-covered spans, already bridged; the mixer adds lead and release
+    fade_in_frames: int
+    fade_out_start: int
+    end: int                   # the last frame of the session (the fade-out reaches silence here)
+    hold_scale: float = 1.0
+    origin: int = 0            # frame where this plan begins (0, or the moment of a re-plan)
+    extra_holds: tuple[tuple[int, float], ...] = field(default_factory=tuple)  # (step, seconds) added live
+    music_end: int | None = None  # where the music's fade-out reaches silence, if before ``end``
+
+    def seconds(self, frame: int) -> float:
+        return frame / self.rate_hz
+
+    @property
+    def total_s(self) -> float:
+        return self.end / self.rate_hz
+
+    def step_at(self, frame: int) -> int:
+        """Index of the step that is current at ``frame`` (the last one started)."""
+        current = 0
+        for mark in self.steps:
+            if mark.start <= frame:
+                current = mark.index
+            else:
+                break
+        return current
+
+    def mark(self, step: int) -> StepMark:
+        for mark in self.steps:
+            if mark.index == step:
+                return mark
+        raise KeyError(step)
+
+
+def fixed_and_hold_seconds(routine: Routine, durations_s: dict[tuple[int, int], float]) -> tuple[float, float]:
+    """(seconds that do not scale: lead-in, narration, gaps, outro; seconds of holds) for a whole routine."""
+    timeline = plan(routine, durations_s, rate_hz=1000)
+    holds = sum(step.hold_s for step in routine.steps)
+    return timeline.total_s - holds, holds
+
+
+def fit_hold_scale(routine: Routine, durations_s: dict[tuple[int, int], float], minutes: float) -> float:
+    """The hold scale that makes the session last ``minutes``, or a BadInputError saying what is possible."""
+    fixed_s, holds_s = fixed_and_hold_seconds(routine, durations_s)
+    target_s = minutes * 60.0
+    low, high = fixed_s + holds_s * HOLD_SCALE_MIN, fixed_s + holds_s * HOLD_SCALE_MAX
+    if holds_s <= 0 or not low - 1.0 <= target_s <= high + 1.0:
+        raise BadInputError(
+            f"cannot fit '{routine.name}' into {minutes:g} minutes: its narration, lead-in and fade-out take "
+            f"{_mmss(fixed_s)} and its holds can only be scaled between {HOLD_SCALE_MIN:g}x and "
+            f"{HOLD_SCALE_MAX:g}x",
+            hint=f"choose --minutes between {low / 60:.1f} and {high / 60:.1f}" if holds_s > 0
+            else "this routine has no holds to scale",
+        )
+    return (target_s - fixed_s) / holds_s
+
+
+def plan(
+    routine: Routine,
+    durations_s: dict[tuple[int, int], float],
+    *,
+    rate_hz: int,
+    paths: dict[tuple[int, int], Path] | None = None,
+    hold_scale: float = 1.0,
+    start_step: int = 0,
+    start_line: int = 0,
+    origin: int = 0,
+    lead_in: bool = True,
+    extra_holds: dict[int, float] | None = None,
+) -> Timeline:
+    """Lay the routine out on absolute frames.
+
+    ``durations_s[(step, line)]`` is each narration clip's length. A re-plan during playback passes
+    ``start_step``/``start_line`` (where to continue), ``origin`` (the frame to continue at) and
+    ``lead_in=False``; ``extra_holds`` adds seconds to individual holds (the "extend" control).
+    """
+    options = routine.options
+    extra = extra_holds or {}
+    frames = lambda seconds: int(round(seconds * rate_hz))  # noqa: E731 - a unit conversion
+    t = origin + (frames(0.75 * options.fade_in_s) if lead_in else 0)
+    voice: list[VoiceEvent] = []
+    chimes: list[ChimeEvent] = []
+    marks: list[StepMark] = []
+    for index in range(start_step, len(routine.steps)):
+        step = routine.steps[index]
+        step_start = t
+        first_line = start_line if index == start_step else 0
+        for line_index in range(first_line, len(step.lines)):
+            length = frames(durations_s[(index, line_index)])
+            path = (paths or {}).get((index, line_index), Path())
+            voice.append(VoiceEvent(t, length, index, line_index, path))
+            t += length
+            if line_index < len(step.lines) - 1:
+                t += frames(options.line_gap_s)
+        hold_s = step.hold_s * hold_scale + extra.get(index, 0.0)
+        if step.lines and hold_s > 0:
+            t += frames(HOLD_LEAD_S)
+        hold_start = t
+        hold_end = t + frames(hold_s)
+        if options.chimes and hold_s > 0:
+            if step.chime_start:
+                chimes.append(ChimeEvent(hold_start, index, "start"))
+            if step.chime_end:
+                chimes.append(ChimeEvent(hold_end, index, "end"))
+        marks.append(StepMark(index, step.id, step.title, step.do, step_start, hold_start, hold_end, step.breath))
+        t = hold_end + frames(STEP_GAP_S if index < len(routine.steps) - 1 else 0.0)
+    fade_out_start = t + frames(OUTRO_PAUSE_S)
+    end = fade_out_start + frames(options.fade_out_s)
+    return Timeline(
+        rate_hz=rate_hz,
+        voice=tuple(voice),
+        chimes=tuple(chimes),
+        steps=tuple(marks),
+        ducks=tuple(bridge_spans([Span(v.start, v.end) for v in voice], frames(DUCK_BRIDGE_S))),
+        fade_in_frames=frames(options.fade_in_s),
+        fade_out_start=fade_out_start,
+        end=end,
+        hold_scale=hold_scale,
+        origin=origin,
+        extra_holds=tuple(sorted(extra.items())),
+    )
+
+
+def plan_ambient(
+    length_s: float,
+    *,
+    rate_hz: int,
+    fade_out_s: float,
+    cues: list[tuple[float, Path, int]],
+    end_chime: bool,
+    fade_in_s: float = 10.0,
+    duck: bool = True,
+) -> Timeline:
+    """An ambient session: music for ``length_s``, fading out over its last ``fade_out_s``.
+
+    ``cues`` are (seconds, audio file, frames): spoken notes at their times (the music ducks under them
+    when ``duck``). An end chime sounds as the fade-out reaches silence; the session ends when it has rung.
+    """
+    frames = lambda seconds: int(round(seconds * rate_hz))  # noqa: E731 - a unit conversion
+    end = frames(length_s)
+    fade_out_s = min(fade_out_s, length_s / 2)
+    voice = tuple(sorted((VoiceEvent(frames(at), length, -1, i, path) for i, (at, path, length) in enumerate(cues)),
+                         key=lambda e: e.start))
+    chimes = (ChimeEvent(end - frames(1.0), -1, "end"),) if end_chime else ()
+    return Timeline(
+        rate_hz=rate_hz,
+        voice=voice,
+        chimes=chimes,
+        steps=(),
+        ducks=tuple(bridge_spans([Span(v.start, v.end) for v in voice], frames(DUCK_BRIDGE_S))) if duck else (),
+        fade_in_frames=frames(min(fade_in_s, length_s / 4)),
+        fade_out_start=end - frames(fade_out_s),
+        end=end + (frames(AMBIENT_CHIME_RING_S) if end_chime else 0),
+        music_end=end,
+    )
+
+
+def bridge_spans(spans: list[Span], bridge_frames: int) -> list[Span]:
+    """Merge spans separated by less than ``bridge_frames`` (the music stays down through short pauses)."""
+    merged: list[Span] = []
+    for span in sorted(spans, key=lambda s: s.start):
+        if merged and span.start - merged[-1].end < bridge_frames:
+            merged[-1] = Span(merged[-1].start, max(merged[-1].end, span.end))
+        else:
+            merged.append(span)
+    return merged
+
+
+def extend_hold(timeline: Timeline, step: int, seconds: float) -> Timeline:
+    """The same plan with ``step``'s hold ``seconds`` longer: everything after the hold moves later."""
+    mark = timeline.mark(step)
+    delta = int(round(seconds * timeline.rate_hz))
+    pivot = mark.hold_end
+
+    def later(frame: int) -> int:
+        return frame + delta if frame >= pivot else frame
+
+    extra = dict(timeline.extra_holds)
+    extra[step] = extra.get(step, 0.0) + seconds
+    return replace(
+        timeline,
+        voice=tuple(replace(v, start=later(v.start)) for v in timeline.voice),
+        chimes=tuple(replace(c, start=later(c.start)) for c in timeline.chimes),
+        steps=tuple(replace(m, start=later(m.start), hold_start=later(m.hold_start),
+                            hold_end=m.hold_end + delta if m.index == step else later(m.hold_end))
+                    for m in timeline.steps),
+        ducks=tuple(Span(later(d.start), later(d.end)) for d in timeline.ducks),
+        fade_out_start=later(timeline.fade_out_start),
+        end=later(timeline.end),
+        extra_holds=tuple(sorted(extra.items())),
+    )
+
+
+def _mmss(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
