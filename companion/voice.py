@@ -1,0 +1,270 @@
+"""Narration providers: which audio file speaks each line of a routine, and the cache of synthesized lines.
+
+For every text line the first of these wins:
+1. the line's own recorded clip (``{ text = ..., clip = "..." }``; its existence is checked by routine
+   validation);
+2. the shipped clip whose stored text hash matches (``audio/narration/manifest.json``, made by
+   ``scripts/make_narration.py``);
+3. a clip synthesized earlier and kept in the user cache (``<user cache>/companion/voice/``), keyed by the
+   provider and the SHA-256 of the text;
+4. a clip synthesized now, ahead of playback, on one worker thread (the optional engine of
+   ``companion[voice]``, else ``espeak-ng`` if it is on PATH) and written to that cache atomically.
+When none is possible, ``line_audio`` raises ``BadInputError`` naming the lines and how to get a voice.
+
+The engine decodes the returned files itself and normalises each clip's loudness; clips made here are
+already close to -20 LUFS so what is cached is fine to listen to on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+import platformdirs
+import soundfile as sf
+
+from companion import speech
+from companion.assets import audio_dir
+from companion.errors import BadInputError, CompanionError
+from companion.routine import Routine
+
+log = logging.getLogger("companion")
+
+TARGET_LUFS = -20.0
+MAX_PEAK_DB = -1.0
+ESPEAK_VOICE = "en-us"
+ESPEAK_WPM = 140
+HOW_TO_GET_A_VOICE = ("to get a voice: pip install 'companion[voice]' or apt-get install espeak-ng; "
+                      "or give the line a recorded clip: { text = \"...\", clip = \"file.wav\" }")
+
+Progress = Callable[[int, int], None]
+
+
+class Provider(Protocol):
+    """Something that turns a line's text into mono samples; ``id`` keys the cache."""
+
+    id: str
+
+    def synthesize(self, text: str) -> tuple[np.ndarray, int]:
+        """Text → (mono float32 samples, rate in Hz), trimmed and with edge fades."""
+
+
+class EngineProvider:
+    """The optional neural engine (``companion[voice]``), shaped exactly like the shipped clips."""
+
+    def __init__(self) -> None:
+        self.engine = speech.load_engine()
+        self.id = self.engine.id
+
+    def synthesize(self, text: str) -> tuple[np.ndarray, int]:
+        audio = speech.speak(self.engine, text)
+        return audio, self.engine.rate_hz
+
+
+class EspeakProvider:
+    """``espeak-ng`` (robotic but instant); its WAV output is trimmed and given 10 ms edge fades."""
+
+    def __init__(self, program: str) -> None:
+        self.program = program
+        self.id = f"espeak-ng-{ESPEAK_VOICE}-{ESPEAK_WPM}"
+
+    def synthesize(self, text: str) -> tuple[np.ndarray, int]:
+        with tempfile.TemporaryDirectory(prefix="companion-espeak-") as tmp:
+            out = Path(tmp) / "line.wav"
+            command = [self.program, "-v", ESPEAK_VOICE, "-s", str(ESPEAK_WPM), "-w", str(out)]
+            try:                                            # text on stdin: a line may start with "-"
+                done = subprocess.run(command, input=speech.normalise_text(text).encode("utf-8"),
+                                      capture_output=True, timeout=60, check=False)
+            except (OSError, subprocess.TimeoutExpired) as err:
+                raise CompanionError(f"espeak-ng could not be run: {err}") from err
+            if done.returncode != 0 or not out.is_file():
+                reason = done.stderr.decode("utf-8", "replace").strip().splitlines()
+                raise CompanionError(f"espeak-ng failed on {text!r}: {reason[-1] if reason else done.returncode}")
+            audio, rate = sf.read(out, dtype="float32", always_2d=True)
+        audio = speech.trim_silence(audio.mean(axis=1), rate)
+        return speech.edge_fades(audio, rate), rate
+
+
+def available_provider() -> Provider | None:
+    """The run-time voice: the optional engine if installed, else espeak-ng if on PATH, else None."""
+    if speech.engine_installed():
+        return EngineProvider()
+    program = shutil.which("espeak-ng")
+    return EspeakProvider(program) if program else None
+
+
+# --- shipped clips and the cache -------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _manifest() -> dict[str, dict]:
+    path = audio_dir() / "narration" / "manifest.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        log.warning("the narration manifest %s is unreadable (%s); built-in clips are not used", path, err)
+        return {}
+
+
+def shipped_clip(text: str) -> Path | None:
+    """The bundled clip whose stored text hash matches ``text``, if it is there."""
+    entry = _manifest().get(speech.text_sha256(text))
+    if not entry:
+        return None
+    path = audio_dir() / "narration" / entry["file"]
+    return path if path.is_file() else None
+
+
+def shipped_durations() -> dict[str, float]:
+    """sha256 of the text → length in seconds of every shipped clip (from the manifest; nothing decoded)."""
+    return {sha: float(entry["duration_s"]) for sha, entry in _manifest().items()}
+
+
+def cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("companion")) / "voice"
+
+
+def _cache_path(provider_id: str, text: str) -> Path:
+    return cache_dir() / f"{provider_id}-{speech.text_sha256(text)}.wav"
+
+
+def cached_clip(text: str, provider_id: str | None = None) -> Path | None:
+    """A cached synthesis of ``text``: the given provider's if there, else any provider's."""
+    if provider_id:
+        path = _cache_path(provider_id, text)
+        if path.is_file():
+            return path
+    found = sorted(cache_dir().glob(f"*-{speech.text_sha256(text)}.wav"))
+    return found[0] if found else None
+
+
+def _write_atomically(path: Path, audio: np.ndarray, rate_hz: int) -> None:
+    """Write a 16-bit WAV next to ``path`` and rename it into place, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".wav")
+    os.close(handle)
+    try:
+        sf.write(tmp, audio, rate_hz, format="WAV", subtype="PCM_16")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _level(audio: np.ndarray, rate_hz: int) -> np.ndarray:
+    """Scale to about TARGET_LUFS, never letting the peak pass MAX_PEAK_DB (quieter is fine)."""
+    from companion.dsp import integrated_loudness
+
+    if not len(audio) or not np.any(audio):
+        return audio
+    gain_db = TARGET_LUFS - integrated_loudness(audio, rate_hz)
+    peak_db = 20.0 * np.log10(float(np.max(np.abs(audio))))
+    gain_db = min(gain_db, MAX_PEAK_DB - peak_db)
+    return (audio * 10.0 ** (gain_db / 20.0)).astype(np.float32)
+
+
+def _synthesize_into_cache(provider: Provider, texts: list[str], progress: Progress | None) -> dict[str, Path]:
+    """Synthesize each text on one worker thread (so playback keeps the other core) and cache it."""
+
+    def work() -> dict[str, Path]:
+        made: dict[str, Path] = {}
+        for done, text in enumerate(texts, start=1):
+            audio, rate = provider.synthesize(text)
+            if not len(audio):
+                raise CompanionError(f"the voice produced no sound for {text!r}")
+            path = _cache_path(provider.id, text)
+            _write_atomically(path, _level(audio, rate), rate)
+            made[text] = path
+            if progress:
+                progress(done, len(texts))
+        return made
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="companion-voice") as pool:
+        return pool.submit(work).result()
+
+
+# --- what the engine calls --------------------------------------------------------------------------------
+
+def _describe(routine: Routine, i: int, j: int) -> str:
+    step = routine.steps[i]
+    return f"step {i + 1} ('{step.title}') line {j + 1}: \"{step.lines[j].text}\""
+
+
+def _existing(text: str, provider: Provider | None) -> Path | None:
+    return shipped_clip(text) or cached_clip(text, provider.id if provider else None)
+
+
+def line_audio(routine: Routine, *, progress: Progress | None = None) -> dict[tuple[int, int], Path]:
+    """(step index, line index) → a file that speaks the line (see the module docstring for the order).
+
+    Lines without a recorded, shipped or cached clip are synthesized before this returns, on one worker
+    thread; ``progress(done, total)`` is called after each. Raises BadInputError naming every line that
+    has no possible voice.
+    """
+    provider: Provider | None = None
+    provider_checked = False
+    files: dict[tuple[int, int], Path] = {}
+    pending: dict[tuple[int, int], str] = {}
+    for i, step in enumerate(routine.steps):
+        for j, line in enumerate(step.lines):
+            if line.clip is not None:
+                files[(i, j)] = line.clip
+                continue
+            text = line.text or ""
+            found = shipped_clip(text)
+            if found is None:
+                if not provider_checked:
+                    provider, provider_checked = available_provider(), True
+                found = cached_clip(text, provider.id if provider else None)
+            if found is None:
+                pending[(i, j)] = text
+            else:
+                files[(i, j)] = found
+    if pending:
+        if provider is None:
+            raise _no_voice_error([_describe(routine, i, j) for i, j in pending])
+        made = _synthesize_into_cache(provider, list(dict.fromkeys(pending.values())), progress)
+        files.update({key: made[text] for key, text in pending.items()})
+    return dict(sorted(files.items()))
+
+
+def missing_lines(routine: Routine) -> list[str]:
+    """The lines that would have no voice, described as "step N ('Title') line M: \"text\"" (nothing is synthesized)."""
+    if speech.engine_installed() or shutil.which("espeak-ng"):
+        return []
+    return [_describe(routine, i, j)
+            for i, step in enumerate(routine.steps) for j, line in enumerate(step.lines)
+            if line.clip is None and _existing(line.text or "", None) is None]
+
+
+def cue_audio(text: str) -> Path | None:
+    """An ambient cue: the shipped clip if the text matches one, else a cached or new synthesis, else None."""
+    found = shipped_clip(text)
+    if found:
+        return found
+    provider = available_provider()
+    found = cached_clip(text, provider.id if provider else None)
+    if found or provider is None:
+        return found
+    try:
+        return _synthesize_into_cache(provider, [text], None)[text]
+    except CompanionError as err:
+        log.warning("no voice for the cue %r: %s", text, err)
+        return None
+
+
+def _no_voice_error(described: list[str]) -> BadInputError:
+    shown = described[:5] + ([f"and {len(described) - 5} more"] if len(described) > 5 else [])
+    count = f"{len(described)} line{'s' if len(described) != 1 else ''}"
+    return BadInputError(f"no voice for {count}: " + "; ".join(shown), hint=HOW_TO_GET_A_VOICE)
