@@ -60,11 +60,10 @@ def find_tracks(paths: Sequence[str | Path]) -> list[Path]:
     """
     found: dict[Path, None] = {}
     for given in paths:
-        path = Path(given).expanduser()
+        path = _absolute(given)
         if not path.exists():
             raise BadInputError(f"music path not found: {given}",
                                 hint="give an audio file or a folder that holds some")
-        path = path.absolute()
         if path.is_dir():
             for track in _walk_audio(path):
                 found.setdefault(track, None)
@@ -86,6 +85,11 @@ def _walk_audio(folder: Path) -> list[Path]:
                 tracks.append(Path(root, name))
     tracks.sort(key=lambda p: _natural_key(p.relative_to(folder)))
     return tracks
+
+
+def _absolute(path: str | Path) -> Path:
+    """Absolute and normalised (no ``..``), links kept: the name the user knows the file by."""
+    return Path(os.path.abspath(os.path.expanduser(path)))
 
 
 def _natural_key(path: Path) -> list:
@@ -164,7 +168,7 @@ def _cached(key: _Key, path: Path) -> TrackInfo | None:
         return None
     duration_s, loudness_lufs, peak_db, partial, error = row
     if error:
-        raise AudioFileError(error)
+        raise AudioFileError(f"{path}: {error}")
     return TrackInfo(path, duration_s, loudness_lufs, peak_db, bool(partial))
 
 
@@ -185,7 +189,7 @@ def track_info(path: Path, *, full: bool = False) -> TrackInfo:
     """
     from companion import loudness
 
-    path = Path(path).absolute()
+    path = _absolute(path)
     builtin = _builtin_manifest().get(path.resolve())
     if builtin is not None:
         return TrackInfo(path, *builtin)
@@ -197,7 +201,7 @@ def track_info(path: Path, *, full: bool = False) -> TrackInfo:
         analysis = loudness.analyse_file(path, full=full)
     except AudioFileError as err:
         if key.size and os.access(path, os.R_OK) and "permission" not in err.message:
-            _store(key, None, err.message)   # a broken file stays broken until it changes
+            _store(key, None, err.message.removeprefix(f"{path}: "))   # broken until it changes
         raise
     info = TrackInfo(path, analysis.duration_s, analysis.loudness_lufs, analysis.peak_db, analysis.partial)
     _store(key, info)
@@ -214,12 +218,19 @@ class ScanResult:
 
 def scan(paths: Sequence[str | Path], *, full: bool = True, workers: int | None = None,
          progress: Callable[[Path], None] | None = None, warn: bool = False) -> ScanResult:
-    """Find the tracks under ``paths`` and measure every one not cached yet (``workers`` ffmpeg at once).
+    """Find the tracks under ``paths`` (``find_tracks``) and ``scan_tracks`` them."""
+    return scan_tracks(find_tracks(paths), full=full, workers=workers, progress=progress, warn=warn)
+
+
+def scan_tracks(tracks: Sequence[Path], *, full: bool = True, workers: int | None = None,
+                progress: Callable[[Path], None] | None = None, warn: bool = False) -> ScanResult:
+    """Measure every track not cached yet, ``workers`` ffmpeg processes at once (default: cores, max 4).
 
     Broken files are collected in ``skipped`` (and logged as one warning each when ``warn``); they never
-    stop the scan. ``progress(path)`` is called once per file, in the order found.
+    stop the scan. ``progress(path)`` is called once per file from the calling thread: cached files
+    first, then measured ones as they finish.
     """
-    tracks = find_tracks(paths)
+    tracks = [_absolute(t) for t in tracks]
     result = ScanResult()
     todo: list[tuple[int, Path]] = []
     outcome: dict[int, TrackInfo | AudioFileError] = {}

@@ -18,6 +18,7 @@ Memory is one 4-second chunk plus one float per 100 ms of audio (about 3 MB for 
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import stat
@@ -166,7 +167,7 @@ def analyse_file(path: Path, *, full: bool = False) -> Analysis:
     unless ``full``: the result is then marked ``partial`` and its duration is the container's.
     Raises AudioFileError naming the file and why; ToolMissingError when ffmpeg is missing.
     """
-    path = Path(path).absolute()
+    path = Path(os.path.abspath(path))
     _check_readable(path)
     command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
                "-i", f"file:{path}", "-map", "0:a:0", "-af", "volumedetect",

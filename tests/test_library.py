@@ -308,3 +308,40 @@ def test_name_order_loops_and_a_single_track_repeats():
     assert list(islice(library.playlist(tracks[:1], seed=1), 4)) == tracks[:1] * 4
     with pytest.raises(BadInputError):
         next(library.playlist([], seed=0))
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+def test_music_scan_summarises_and_lists_skipped_files(tmp_path):
+    from click.testing import CliRunner
+
+    from companion.cli import main
+
+    folder = tmp_path / "music"
+    folder.mkdir()
+    write_wav(folder / "quiet.wav", tone(1000, 1, -30))
+    write_wav(folder / "loud.wav", tone(1000, 1, -12))
+    (folder / "letter.mp3").write_text("not music\n" * 10)
+    result = CliRunner().invoke(main, ["music", "scan", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "3 file(s): 2 usable, 3 measured now, 0 from the cache, 1 skipped." in result.output
+    assert "Loudness -30.0 to -12.0 LUFS" in result.output
+    assert f"Warning: skipped {folder / 'letter.mp3'}: cannot decode" in result.output
+    again = CliRunner().invoke(main, ["music", "scan", str(folder)])
+    assert "0 measured now, 3 from the cache" in again.output
+
+
+def test_music_scan_without_paths_uses_the_settings_file(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from companion.cli import main
+
+    monkeypatch.setenv("COMPANION_CONFIG_DIR", str(tmp_path / "config"))
+    result = CliRunner().invoke(main, ["music", "scan"])
+    assert result.exit_code == 2 and "no music to scan" in result.output
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.toml").write_text('music = "../tunes"\n')
+    (tmp_path / "tunes").mkdir()
+    write_wav(tmp_path / "tunes" / "a.wav", tone(440, 1, -20))
+    result = CliRunner().invoke(main, ["music", "scan"])
+    assert result.exit_code == 0 and "1 file(s): 1 usable" in result.output

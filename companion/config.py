@@ -1,0 +1,144 @@
+"""User settings: defaults for the commands, read from one TOML file.
+
+The file is ``config.toml`` in ``platformdirs.user_config_dir("companion")`` (``$COMPANION_CONFIG_DIR``
+overrides the folder); no file means built-in defaults. Keys (all optional, top level)::
+
+    music = ["~/Music/calm", "/srv/ambient/rain.flac"]   # files or folders; relative to this file
+    device = "USB"              # output device: index or part of its name (see `companion devices`)
+    cue_device = "earbud"       # second output for ambient cues (therapist's earbud)
+    volume_db = -6              # start volume, dB (-40..12)
+    balance_db = 2              # voice/music balance, dB, + = voice louder (-12..12)
+    loudness_lufs = -22         # output loudness, LUFS (-35..-10)
+    order = "shuffle"           # music order: "shuffle" or "name"
+
+Command-line options always win: commands call ``effective(option_value, "key")``. A bad file raises
+ConfigError naming the file, the key, what was given and what is allowed (unknown keys get a
+"did you mean").
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from companion.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+CONFIG_FILE = "config.toml"
+ORDERS = ("shuffle", "name")
+
+
+@dataclass(frozen=True)
+class Settings:
+    music: tuple[str, ...] = ()
+    device: str | None = None
+    cue_device: str | None = None
+    volume_db: float = 0.0
+    balance_db: float = 0.0
+    loudness_lufs: float | None = None     # None: the routine's own loudness
+    order: str = "shuffle"
+    source: Path | None = None             # the file these came from; None = defaults only
+
+    def items(self) -> list[tuple[str, Any]]:
+        """(key, value) for every setting, in file order (``source`` left out)."""
+        return [(f.name, getattr(self, f.name)) for f in fields(self) if f.name != "source"]
+
+
+KEYS = tuple(f.name for f in fields(Settings) if f.name != "source")
+_RANGES = {"volume_db": (-40.0, 12.0, "dB"), "balance_db": (-12.0, 12.0, "dB"), "loudness_lufs": (-35.0, -10.0, "LUFS")}
+
+
+def config_path() -> Path:
+    """Where the settings file lives (it need not exist)."""
+    folder = os.environ.get("COMPANION_CONFIG_DIR")
+    if not folder:
+        import platformdirs
+
+        folder = platformdirs.user_config_dir("companion")
+    return Path(folder) / CONFIG_FILE
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Settings from ``path`` (default ``config_path()``); defaults when the file does not exist."""
+    path = Path(path) if path is not None else config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Settings()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"settings file {path}: cannot read it ({err})") from err
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"settings file {path}: not valid TOML ({err})",
+                          hint="see `companion config --help` for the format") from err
+    values: dict[str, Any] = {}
+    for key, given in data.items():
+        if key not in KEYS:
+            close = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.6)
+            raise ConfigError(f"settings file {path}: unknown key {key!r}"
+                              + (f"; did you mean {close[0]!r}?" if close else ""),
+                              hint=f"known keys: {', '.join(KEYS)}")
+        values[key] = _check(path, key, given)
+    return Settings(**values, source=path)
+
+
+def _check(path: Path, key: str, given: Any) -> Any:
+    def bad(allowed: str) -> ConfigError:
+        return ConfigError(f"settings file {path}: {key} = {given!r} is not allowed; allowed: {allowed}")
+
+    if key == "music":
+        items = [given] if isinstance(given, str) else given
+        if not isinstance(items, list) or not all(isinstance(i, str) and i.strip() for i in items):
+            raise bad("a path or a list of paths (strings) to music files or folders")
+        return tuple(str(_resolve(path, i)) for i in items)
+    if key in ("device", "cue_device"):
+        if isinstance(given, bool) or not isinstance(given, (str, int)) or (isinstance(given, str) and not given.strip()):
+            raise bad("a device index (number) or part of its name (string); see `companion devices`")
+        return str(given)
+    if key == "order":
+        if given not in ORDERS:
+            raise bad(" or ".join(repr(o) for o in ORDERS))
+        return given
+    low, high, unit = _RANGES[key]
+    if isinstance(given, bool) or not isinstance(given, (int, float)) or not low <= given <= high:
+        raise bad(f"a number from {low:g} to {high:g} ({unit})")
+    return float(given)
+
+
+def _resolve(config_file: Path, entry: str) -> Path:
+    return Path(os.path.normpath(config_file.parent / Path(entry).expanduser()))
+
+
+def effective(option_value: Any, key: str, settings: Settings | None = None) -> Any:
+    """The value a command uses: the command-line option when given, else the settings file's.
+
+    ``option_value`` counts as not given when it is None or an empty tuple (click's unused
+    ``multiple=True`` option). ``settings`` defaults to ``load_settings()``.
+    """
+    if key not in KEYS:
+        raise KeyError(key)
+    if option_value is not None and option_value != ():
+        return option_value
+    return getattr(settings if settings is not None else load_settings(), key)
+
+
+def template() -> str:
+    """A commented settings file holding the defaults, for ``companion config --init``."""
+    lines = ["# companion settings. Every key is optional; command-line options win over this file.",
+             '# music = ["~/Music/calm"]      # files or folders (relative paths: from this file)',
+             '# device = "USB"                # output device: index or part of its name (companion devices)',
+             '# cue_device = "earbud"         # second output for ambient cues',
+             "# volume_db = 0                 # start volume, dB (-40..12)",
+             "# balance_db = 0                # voice/music balance, dB, + = voice louder (-12..12)",
+             "# loudness_lufs = -20           # output loudness, LUFS (-35..-10); default: the routine's",
+             '# order = "shuffle"             # music order: "shuffle" or "name"']
+    return "\n".join(lines) + "\n"
