@@ -21,8 +21,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from companion.dsp import edge_fades
-
 SENTENCE_PAUSE_S = 0.9
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
 
@@ -40,6 +38,12 @@ def text_sha256(text: str) -> str:
 def split_sentences(text: str) -> list[str]:
     """Sentences at ., ! or ? followed by a space; each is synthesized on its own."""
     return [s for s in _SENTENCE_END.split(normalise_text(text)) if s]
+
+
+def estimated_seconds(text: str, words_per_minute: float = 130.0) -> float:
+    """How long a line will take to speak at the calm pace, pauses included (before it is synthesized)."""
+    return len(normalise_text(text).split()) * 60.0 / words_per_minute + \
+        SENTENCE_PAUSE_S * max(0, len(split_sentences(text)) - 1)
 
 
 class Engine(Protocol):
@@ -154,6 +158,13 @@ def trim_silence(samples: np.ndarray, rate_hz: int, *, floor_db: float = -45.0,
     start = max(0, loud[0] * hop - int(lead_s * rate_hz))
     stop = min(len(x), (loud[-1] + 1) * hop + int(tail_s * rate_hz))
     return x[start:stop]
+
+
+def edge_fades(samples: np.ndarray, rate_hz: int) -> np.ndarray:
+    """10 ms raised-cosine fades at both ends (``companion.dsp``, imported only when sound is made)."""
+    from companion import dsp
+
+    return dsp.edge_fades(samples, rate_hz, fade_s=0.01)
 
 
 def lowpass(samples: np.ndarray, rate_hz: int, cutoff_hz: float) -> np.ndarray:

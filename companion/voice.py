@@ -239,13 +239,50 @@ def line_audio(routine: Routine, *, progress: Progress | None = None) -> dict[tu
     return dict(sorted(files.items()))
 
 
+def line_durations(routine: Routine) -> dict[tuple[int, int], float]:
+    """(step, line) → seconds, cheaply: recorded and cached clips from their headers, shipped clips from the
+    manifest, and lines not voiced yet estimated from their words (for listing and printing, not mixing)."""
+    durations = shipped_durations()
+    result: dict[tuple[int, int], float] = {}
+    for i, step in enumerate(routine.steps):
+        for j, line in enumerate(step.lines):
+            path = line.clip or (None if line.text is None else cached_clip(line.text))
+            sha = speech.text_sha256(line.text) if line.text else ""
+            if line.clip is None and sha in durations:
+                result[(i, j)] = durations[sha]
+            elif path is not None:
+                result[(i, j)] = _header_seconds(path)
+            else:
+                result[(i, j)] = speech.estimated_seconds(line.text or "")
+    return result
+
+
+def _header_seconds(path: Path) -> float:
+    try:
+        info = sf.info(str(path))
+        return info.frames / info.samplerate
+    except (RuntimeError, OSError):
+        from companion.sources import clip_frames     # decodes what libsndfile cannot read
+
+        return clip_frames(path, 48_000) / 48_000
+
+
+def _unvoiced(routine: Routine) -> list[tuple[int, int]]:
+    """Lines with no recorded, shipped or cached clip yet."""
+    return [(i, j) for i, step in enumerate(routine.steps) for j, line in enumerate(step.lines)
+            if line.clip is None and _existing(line.text or "", None) is None]
+
+
 def missing_lines(routine: Routine) -> list[str]:
     """The lines that would have no voice, described as "step N ('Title') line M: \"text\"" (nothing is synthesized)."""
     if speech.engine_installed() or shutil.which("espeak-ng"):
         return []
-    return [_describe(routine, i, j)
-            for i, step in enumerate(routine.steps) for j, line in enumerate(step.lines)
-            if line.clip is None and _existing(line.text or "", None) is None]
+    return [_describe(routine, i, j) for i, j in _unvoiced(routine)]
+
+
+def lines_to_synthesize(routine: Routine) -> int:
+    """How many lines ``line_audio`` would have to synthesize (0 for the built-ins)."""
+    return len(_unvoiced(routine))
 
 
 def cue_audio(text: str) -> Path | None:

@@ -1,0 +1,131 @@
+"""``companion routines``: list the built-in routines, print one as a sheet, check a routine file.
+
+Lengths and step times come from the same planner the engine uses (``companion.timeline.plan``), fed
+with clip lengths that cost nothing to get (the narration manifest, clip headers, or a words-per-minute
+estimate for lines not voiced yet), so listing never decodes or synthesizes audio.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import click
+
+from companion.errors import BadInputError
+from companion.routine import DEFAULT_ROUTINE, Routine, builtin_names, load_routine
+from companion.timeline import Timeline, fit_hold_scale, plan
+
+PLAN_RATE_HZ = 1000         # millisecond frames: plenty for times printed as m:ss
+
+
+def mmss(seconds: float) -> str:
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def routine_plan(routine: Routine, minutes: float | None = None) -> Timeline:
+    """The routine laid out as the engine would play it (holds fitted to ``minutes`` or the routine's own)."""
+    from companion import voice
+
+    durations = voice.line_durations(routine)
+    target = minutes if minutes is not None else routine.options.minutes
+    scale = fit_hold_scale(routine, durations, target) if target else 1.0
+    return plan(routine, durations, rate_hz=PLAN_RATE_HZ, hold_scale=scale)
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def routines(ctx: click.Context) -> None:
+    """List the built-in routines with their length and number of steps.
+
+    \b
+    Examples:
+      companion routines                       # the built-ins
+      companion routines show wind-down        # one routine as a printable sheet
+      companion routines check my-routine.toml # validate your own routine
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    names = builtin_names()
+    width = max(len(f"{name} (default)" if name == DEFAULT_ROUTINE else name) for name in names)
+    click.echo("Built-in routines:")
+    for name in names:
+        routine = load_routine(name)
+        label = f"{name} (default)" if name == DEFAULT_ROUTINE else name
+        length = mmss(routine_plan(routine).total_s)
+        click.echo(f"  {label:<{width}}  {length:>5}  {len(routine.steps):>2} steps  {routine.name}")
+        if routine.description:
+            click.echo(textwrap.fill(routine.description, width=78, initial_indent=" " * 4,
+                                     subsequent_indent=" " * 4))
+    click.echo("\nPlay one with 'companion play NAME'; print its steps with 'companion routines show NAME'.")
+
+
+@routines.command()
+@click.argument("routine", default=DEFAULT_ROUTINE, metavar="[ROUTINE]")
+@click.option("--minutes", type=click.FloatRange(1, 240), default=None,
+              help="Show the times for a session fitted to this length (as play/render --minutes).")
+@click.option("--lines/--no-lines", "show_lines", default=False, help="Also print the words that are spoken.")
+def show(routine: str, minutes: float | None, show_lines: bool) -> None:
+    """Print a routine's steps as a sheet: start time, what to do, and how long to hold.
+
+    ROUTINE is a built-in name or a routine file; default: head-and-neck.
+
+    \b
+    Examples:
+      companion routines show
+      companion routines show quick-reset --lines
+      companion routines show my-routine.toml --minutes 20 > sheet.txt
+    """
+    loaded = load_routine(routine)
+    timeline = routine_plan(loaded, minutes)
+    seconds = timeline.seconds
+    click.echo(f"{loaded.name}: {mmss(timeline.total_s)}, {len(loaded.steps)} steps")
+    if loaded.description:
+        click.echo(loaded.description)
+    click.echo("Use light pressure. Ease off or stop if anything hurts.\n")
+    click.echo(f"{'start':>7}  {'step':<40} {'hold':>5}")
+    for mark, step in zip(timeline.steps, loaded.steps):
+        hold = seconds(mark.hold_end - mark.hold_start)
+        click.echo(f"{mmss(seconds(mark.start)):>7}  {f'{mark.index + 1}. {step.title}':<40} "
+                   f"{mmss(hold) if hold > 0 else '':>5}")
+        if step.do != step.title:
+            click.echo(f"{'':9}{step.do}")
+        if step.breath and hold > 0:
+            click.echo(f"{'':9}breathe in {step.breath.in_s:g} s, out {step.breath.out_s:g} s")
+        if show_lines:
+            for line in step.lines:
+                click.echo(f"{'':9}  \"{line.text}\"" if line.text else f"{'':9}  [{line.clip.name}]")
+    click.echo(f"{mmss(timeline.total_s):>7}  end")
+
+
+@routines.command()
+@click.argument("file", metavar="FILE")
+def check(file: str) -> None:
+    """Check a routine file: format, values, fit to its minutes, and a voice for every line.
+
+    Exits 0 when the routine is ready to play, 2 (with the reason) when it is not. FILE may also be
+    a built-in name.
+
+    \b
+    Examples:
+      companion routines check my-routine.toml
+      companion routines check quick-reset
+    """
+    from companion import voice
+
+    loaded = load_routine(file)
+    missing = voice.missing_lines(loaded)
+    if missing:
+        for line in missing:
+            click.echo(f"  no voice: {line}", err=True)
+        raise BadInputError(f"{loaded.name}: {len(missing)} line{'s' if len(missing) != 1 else ''} "
+                            "would have no voice", hint=voice.HOW_TO_GET_A_VOICE)
+    timeline = routine_plan(loaded)
+    lines = sum(len(step.lines) for step in loaded.steps)
+    to_make = voice.lines_to_synthesize(loaded)
+    made = f"; {to_make} will be synthesized before the first play" if to_make else ""
+    click.echo(f"OK: {loaded.name}: {mmss(timeline.total_s)}, {len(loaded.steps)} steps, {lines} lines{made}.")
+
+
+COMMANDS = [routines]
