@@ -1,0 +1,185 @@
+"""The built-in routines and their shipped narration: valid, safe, voiced by current clips at one loudness.
+
+Measured with pyloudnorm (BS.1770) on the decoded Ogg Opus clips; tolerances are stated per assertion.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile as sf
+
+from companion import speech, voice
+from companion.assets import audio_dir
+from companion.routine import DEFAULT_ROUTINE, builtin_names, load_routine
+from companion.timeline import fit_hold_scale
+
+NARRATION = audio_dir() / "narration"
+MANIFEST = json.loads((NARRATION / "manifest.json").read_text(encoding="utf-8"))
+TARGET_LUFS = -20.0
+EXPECTED = {"head-and-neck": 15, "quick-reset": 5, "headache-ease": 12, "neck-and-shoulders": 10, "wind-down": 25}
+OPENING = ("relaxation aid", "in addition to the care your provider recommends", "light pressure",
+           "ease off or stop")
+CLOSING = ("take your time", "sit up slowly", "dizzy or lightheaded", "severe pain",
+           "new or worsening symptoms", "contact your healthcare provider")
+MAX_SENTENCE_WORDS = 16
+
+
+def all_lines(name: str) -> list[str]:
+    return [line.text for step in load_routine(name).steps for line in step.lines]
+
+
+def spoken(step) -> str:
+    return " ".join(line.text for line in step.lines).lower()
+
+
+def test_the_five_builtins_exist_and_the_default_is_one_of_them():
+    assert set(builtin_names()) >= set(EXPECTED), f"built-ins: {builtin_names()}"
+    assert DEFAULT_ROUTINE in builtin_names()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_builtin_validates_and_is_set_to_its_target_length(name):
+    routine = load_routine(name)
+    assert routine.builtin == name
+    assert routine.options.minutes == EXPECTED[name], f"{name}: session.minutes should be {EXPECTED[name]}"
+    assert all(line.text and line.clip is None for step in routine.steps for line in step.lines), \
+        "built-in lines are text voiced by the shipped clips"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_written_holds_already_fit_the_target_within_15_percent(name):
+    """Holds are scaled to hit `minutes`; as written they should need little scaling (0.85x..1.15x)."""
+    routine = load_routine(name)
+    scale = fit_hold_scale(routine, voice.line_durations(routine), routine.options.minutes)
+    assert 0.85 <= scale <= 1.15, f"{name}: holds need scaling by {scale:.2f} to last {routine.options.minutes} min"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_safety_opening_and_closing_are_present(name):
+    steps = load_routine(name).steps
+    opening, closing = spoken(steps[0]), spoken(steps[-1])
+    for phrase in OPENING:
+        assert phrase in opening, f"{name}: the opening step lacks {phrase!r}"
+    for phrase in CLOSING:
+        assert phrase in closing, f"{name}: the closing step lacks {phrase!r}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_throat_is_only_mentioned_to_say_never_press_on_it(name):
+    for text in all_lines(name):
+        if "throat" in text.lower():
+            assert "never press on the front of your throat" in text.lower(), text
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_no_claims_of_cure(name):
+    banned = re.compile(r"\b(cure[sd]?|heal(s|ed|ing)?|guarantee[sd]?|fix(es)?|eliminat\w*)\b", re.IGNORECASE)
+    for text in all_lines(name) + [load_routine(name).description]:
+        assert not banned.search(text), f"{name}: {text!r}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_sentences_are_short_and_in_the_second_person(name):
+    lines = all_lines(name)
+    for text in lines:
+        for sentence in speech.split_sentences(text):
+            assert len(sentence.split()) <= MAX_SENTENCE_WORDS, f"{name}: long sentence ({sentence!r})"
+        assert not re.search(r"\b(I|me|my)\b", text), f"{name}: first person in {text!r}"
+    assert sum(bool(re.search(r"\byour?\b", t, re.IGNORECASE)) for t in lines) >= 0.6 * len(lines)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_hold_starts_with_a_short_cue(name):
+    """Eyes may be closed: the last line before each hold restates the essential cue in a few words."""
+    for step in load_routine(name).steps:
+        if step.hold_s > 0 and step.lines:
+            cue = step.lines[-1].text
+            assert len(cue.split()) <= MAX_SENTENCE_WORDS, f"{name}/{step.id}: the cue before the hold is long: {cue!r}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_line_has_a_shipped_clip_made_from_its_current_text(name):
+    for text in all_lines(name):
+        entry = MANIFEST.get(speech.text_sha256(text))
+        assert entry is not None, f"no clip for {text!r}: run scripts/make_narration.py"
+        assert entry["text"] == speech.normalise_text(text)
+        assert (NARRATION / entry["file"]).is_file(), f"missing {entry['file']}"
+        assert voice.shipped_clip(text) == NARRATION / entry["file"]
+
+
+def test_an_edited_line_is_not_voiced_by_the_old_clip():
+    text = all_lines(DEFAULT_ROUTINE)[1]
+    assert voice.shipped_clip(text) is not None
+    assert voice.shipped_clip(text.replace(".", ", please.")) is None
+    assert voice.shipped_clip("  " + text.replace(" ", "   ") + " ") is not None, "whitespace is normalised"
+
+
+def test_manifest_keys_are_the_hashes_of_their_texts_and_every_clip_is_used():
+    used = {speech.text_sha256(t) for name in builtin_names() for t in all_lines(name)}
+    for sha, entry in MANIFEST.items():
+        assert speech.text_sha256(entry["text"]) == sha, entry["file"]
+    assert set(MANIFEST) == used, "stale or missing manifest entries: run scripts/make_narration.py"
+    assert {p.name for p in NARRATION.glob("*.opus")} == {e["file"] for e in MANIFEST.values()}
+
+
+def decoded_clips():
+    for entry in MANIFEST.values():
+        audio, rate = sf.read(NARRATION / entry["file"], dtype="float64")
+        yield entry, audio, rate
+
+
+def test_every_clip_decodes_with_its_manifest_duration_and_loudness():
+    levels = []
+    for entry, audio, rate in decoded_clips():
+        assert audio.ndim == 1 and rate in (22_050, 24_000, 48_000), entry["file"]
+        assert abs(len(audio) / rate - entry["duration_s"]) < 0.01, entry["file"]
+        loudness = pyloudnorm.Meter(rate).integrated_loudness(audio)
+        assert abs(loudness - entry["loudness_lufs"]) < 0.1, entry["file"]
+        assert abs(loudness - TARGET_LUFS) <= 1.0, f"{entry['file']}: {loudness:.2f} LUFS (target -20 ± 1 LU)"
+        levels.append(loudness)
+    assert max(levels) - min(levels) <= 2.0, f"loudness spread {max(levels) - min(levels):.2f} LU"
+
+
+def test_clips_do_not_clip_and_start_and_end_silently():
+    for entry, audio, rate in decoded_clips():
+        peak_db = 20 * np.log10(np.max(np.abs(audio)))
+        assert peak_db <= -1.0, f"{entry['file']}: peak {peak_db:.1f} dBFS"
+        edge = int(0.002 * rate)                       # 2 ms into a 10 ms fade: the gain is still < 0.1
+        assert np.max(np.abs(audio[:edge])) < 0.05 and np.max(np.abs(audio[-edge:])) < 0.05, entry["file"]
+        assert abs(np.mean(audio)) < 1e-3, f"{entry['file']}: DC offset"
+
+
+def test_clips_are_trimmed_and_spoken_at_a_calm_pace():
+    words = sum(len(e["text"].split()) for e in MANIFEST.values())
+    seconds = sum(e["duration_s"] for e in MANIFEST.values())
+    assert 110 <= words / seconds * 60 <= 145, f"{words / seconds * 60:.0f} words/min including pauses"
+    for entry, audio, rate in decoded_clips():
+        frame = int(0.05 * rate)
+        head, tail = np.abs(audio[:frame]).max(), np.abs(audio[-3 * frame:]).max()
+        assert max(head, tail) > 10 ** (-50 / 20), f"{entry['file']}: more than 50/150 ms of silence at an edge"
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+def test_every_clip_decodes_with_ffmpeg():
+    files = sorted(NARRATION / e["file"] for e in MANIFEST.values())
+    command = ["ffmpeg", "-v", "error", "-nostdin"]
+    for path in files:
+        command += ["-i", str(path)]
+    for index in range(len(files)):
+        command += ["-map", f"{index}:a", "-f", "null", "-"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr[-2000:]
+
+
+def test_narration_and_audio_folders_stay_small():
+    narration_mb = sum(p.stat().st_size for p in NARRATION.iterdir()) / 1e6
+    audio_mb = sum(p.stat().st_size for p in audio_dir().rglob("*") if p.is_file()) / 1e6
+    assert narration_mb < 8, f"audio/narration is {narration_mb:.1f} MB"
+    assert audio_mb < 30, f"audio/ is {audio_mb:.1f} MB"
