@@ -1,0 +1,187 @@
+"""Ambient sessions for treatments: cue parsing, cue audio, and the second output for cues.
+
+``companion ambient`` plays music for the length of a treatment with spoken cues (``--cue 45:"Five
+minutes left"``). The engine builds the session (``engine.build_ambient_session``); this module turns
+the command's words into its arguments and, with ``--cue-device``, splits the cue bus off to a second
+sound output so that only the therapist hears the cues:
+
+    room Player ── producer: session.render(block) ──► room ring ──► room device (music only)
+                                   └── cue bus, same frames ──► CueFeed queue ──► cue Player ──► earbud
+
+Both players render ahead by the same amount and start together, so the cue is heard at its minute on
+the second device (the test holds it to ±50 ms on two virtual sinks).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from companion import CHANNELS
+from companion.engine import Cue
+from companion.errors import BadInputError
+
+log = logging.getLogger("companion")
+
+_CUE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(.*?)\s*$", re.S)
+
+
+def parse_cue(given: str, minutes: float) -> Cue:
+    """``"45:Five minutes left"`` -> Cue(45.0, "Five minutes left"); BadInputError when malformed."""
+    match = _CUE_RE.match(given)
+    text = match.group(2).strip().strip("\"'").strip() if match else ""
+    if not match or not text:
+        raise BadInputError(f"--cue {given!r} is not MINUTE:TEXT",
+                            hint='for example --cue 45:"Five minutes left" or --cue 44.5:"Almost done"')
+    minute = float(match.group(1))
+    if not 0 < minute < minutes:
+        raise BadInputError(f"--cue {given!r}: minute {minute:g} is outside the session",
+                            hint=f"use a minute after 0 and before the end ({minutes:g})")
+    return Cue(minute, text)
+
+
+def parse_cues(given: Sequence[str], minutes: float) -> list[Cue]:
+    return sorted((parse_cue(g, minutes) for g in given), key=lambda cue: cue.minute)
+
+
+def cue_audio_paths(cues: Sequence[Cue], *, say=log.warning) -> dict[int, Path]:
+    """index -> spoken clip for each cue that has a voice; cues left out play the soft chime.
+
+    When no voice is available for some cue, ``say`` is called once for the whole session.
+    """
+    if not cues:
+        return {}
+    from companion import voice
+
+    paths: dict[int, Path] = {}
+    unvoiced = []
+    for index, cue in enumerate(cues):
+        found = voice.cue_audio(cue.text)
+        if found is None:
+            unvoiced.append(cue.text)
+        else:
+            paths[index] = found
+    if unvoiced:
+        shown = ", ".join(repr(t) for t in unvoiced[:3]) + (" ..." if len(unvoiced) > 3 else "")
+        say(f"no text-to-speech engine is installed, so a soft chime stands in for {shown} "
+            f"(pip install 'companion[voice]' for spoken cues)")
+    return paths
+
+
+class CueFeed:
+    """Carries the session's cue bus from the room player's producer to the cue player.
+
+    ``tap`` wraps the session for the room player: each ``render(out)`` also queues the cue bus of the
+    same frames. ``source`` is what the cue player renders: those blocks in order, silence and the end
+    once the room has finished. Memory is bounded by the two players' rings (each renders only as far
+    ahead as its ring allows).
+    """
+
+    def __init__(self, session) -> None:
+        self.session = session
+        self._queue: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
+        self.ended = threading.Event()
+        self.tap = _Tap(self)
+        self.source = _CueSource(self)
+
+
+class _Tap:
+    def __init__(self, feed: CueFeed) -> None:
+        self._feed = feed
+        self._session = feed.session
+        self.rate_hz = self._session.rate_hz
+        self._delay = _CueDelay(self._session)
+
+    @property
+    def finished(self) -> bool:
+        return self._session.finished
+
+    def render(self, out: np.ndarray) -> int:
+        frames = self._session.render(out)
+        self._feed._queue.put(self._delay.block(len(out)))
+        if self._session.finished:
+            self._feed._queue.put(None)
+        return frames
+
+    def post(self, command: str, value: float | None = None) -> None:
+        self._session.post(command, value)
+
+    def status(self):
+        return self._session.status()
+
+    def close(self) -> None:
+        self._feed.ended.set()
+        self._feed._queue.put(None)
+        if hasattr(self._session, "close"):
+            self._session.close()
+
+
+class _CueSource:
+    def __init__(self, feed: CueFeed) -> None:
+        self._feed = feed
+        self.rate_hz = feed.session.rate_hz
+        self.finished = False
+
+    def render(self, out: np.ndarray) -> int:
+        while not self.finished:
+            try:
+                block = self._feed._queue.get(timeout=0.2)
+            except queue.Empty:
+                if self._feed.ended.is_set():
+                    self.finished = True
+                continue
+            if block is None:
+                self.finished = True
+                break
+            out[:] = block
+            return len(out)
+        out.fill(0.0)
+        return 0
+
+    def post(self, command: str, value: float | None = None) -> None:
+        pass                      # the room player owns the controls
+
+    def status(self):
+        return self._feed.session.status()
+
+
+class _CueDelay:
+    """The cue bus aligned with the session's output frames.
+
+    ``Session.render_cues(out)`` does this when the session offers it. Until then the mixer's cue bus
+    (``Mixer.render_cues()``, the last mixed block) is delayed by the session's look-ahead (mix clock
+    minus output clock, the limiter latency), and is silent while the session is paused or quitting.
+    """
+
+    def __init__(self, session) -> None:
+        self._session = session
+        self._own = hasattr(session, "render_cues")
+        if not self._own:
+            self._last_clock = session._clock
+            # The session's first mix frames went into its limiter before any output: silence here.
+            self._pending = np.zeros((session._clock - session._out, CHANNELS), np.float32)
+
+    def block(self, frames: int) -> np.ndarray:
+        out = np.zeros((frames, CHANNELS), np.float32)
+        if self._own:
+            self._session.render_cues(out)
+            return out
+        session = self._session
+        mixed = session._clock - self._last_clock
+        self._last_clock = session._clock
+        if mixed <= 0:
+            return out                         # paused: nothing mixed, nothing consumed
+        cues = session.mixer.render_cues()
+        if cues is None or len(cues) != mixed or session._quitting or session._paused or session._pausing:
+            cues = np.zeros((mixed, CHANNELS), np.float32)
+        self._pending = np.concatenate((self._pending, cues))
+        take = min(frames, len(self._pending))
+        out[:take] = self._pending[:take]
+        self._pending = self._pending[take:]
+        return out

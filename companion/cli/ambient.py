@@ -1,0 +1,152 @@
+"""``companion ambient``: unattended music for a treatment, with a long fade-out and private cues."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from companion.errors import ExitCode
+
+
+def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise KeyboardInterrupt
+
+
+@click.command("ambient")
+@click.option("--minutes", type=click.FloatRange(1, 600), default=50.0, show_default=True,
+              help="Session length, fade-out included.")
+@click.option("--music", "music", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
+              help="Music file or folder (searched recursively); repeat for more. Default: the settings "
+                   "file's music, else the built-in music.")
+@click.option("--order", type=click.Choice(["shuffle", "name"]), default=None,
+              help="Track order (default: the settings file's, else shuffle).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Shuffle seed: the same seed, the same order.")
+@click.option("--fade-out", "fade_out_s", type=click.FloatRange(5, 1800), default=120.0, show_default=True,
+              metavar="SECONDS", help="Raised-cosine fade at the end.")
+@click.option("--end-chime", is_flag=True, help="One soft chime as the fade-out ends.")
+@click.option("--cue", "cues", multiple=True, metavar="MINUTE:TEXT",
+              help='A spoken note at a minute, e.g. --cue 45:"Five minutes left" (repeatable).')
+@click.option("--cue-device", metavar="DEVICE",
+              help="Send the cues, and only the cues, to this second output (index or part of its name).")
+@click.option("--device", metavar="DEVICE", help="Room output: index or part of its name (see `companion devices`).")
+@click.option("--volume", "volume_db", type=float, default=None, help="Start volume in dB (default 0).")
+@click.option("--loudness", type=click.FloatRange(-35, -10), default=None, metavar="LUFS",
+              help="Music loudness (default: the settings file's, else -20).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Render to this file (.wav .flac .mp3 .ogg) instead of playing.")
+@click.option("--no-keys", is_flag=True, help="No key controls or status line.")
+def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, seed: int, fade_out_s: float,
+                    end_chime: bool, cues: tuple[str, ...], cue_device: str | None, device: str | None,
+                    volume_db: float | None, loudness: float | None, output: Path | None, no_keys: bool) -> None:
+    """Ambient music for a treatment: runs unattended, never repeats a track back to back, fades out.
+
+    Cues are spoken by the narration voice when the text is a built-in line, else by the installed
+    text-to-speech engine; with none, a soft chime stands in. With --cue-device the room hears music
+    only and the cues go to the second output (a therapist's earbud). Keys as in `companion play`
+    (space pause, +/- volume, q end gently); settings from `companion config` fill in what is not given.
+
+    \b
+    Examples:
+      companion ambient                                   # 50 minutes, built-in music
+      companion ambient --minutes 60 --music ~/Music/calm --order name
+      companion ambient --cue 45:"Five minutes left" --cue-device earbud --end-chime
+      companion ambient --minutes 30 -o treatment.mp3
+    """
+    from companion import config
+    from companion.ambient import cue_audio_paths, parse_cues
+
+    settings = config.load_settings()
+    parsed = parse_cues(cues, minutes)
+    music_paths = tuple(config.effective(music, "music", settings))
+    shuffle = config.effective(order, "order", settings) == "shuffle"
+    loudness_lufs = config.effective(loudness, "loudness_lufs", settings)
+    loudness_lufs = -20.0 if loudness_lufs is None else loudness_lufs
+    volume = config.effective(volume_db, "volume_db", settings)
+    options = dict(minutes=minutes, music=music_paths, seed=seed, shuffle=shuffle, loudness_lufs=loudness_lufs,
+                   fade_out_s=fade_out_s, end_chime=end_chime, cues=parsed, volume_db=volume)
+
+    if output is not None:
+        if cue_device:
+            click.echo("Warning: --cue-device is ignored with -o: the cues are mixed into the file.", err=True)
+        from companion.export import output_format
+
+        output_format(output)  # a bad -o fails before any work
+        options["cue_paths"] = cue_audio_paths(parsed, say=_warn)
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        result = _render(output, seed, options)
+        length_s = int(round(result.seconds))
+        click.echo(f"Wrote {result.path}: {length_s // 60}:{length_s % 60:02d} of ambient music"
+                   f"{f', {len(parsed)} cue(s)' if parsed else ''}.")
+        return
+    _play(options, parsed, device=config.effective(device, "device", settings),
+          cue_device=config.effective(cue_device, "cue_device", settings), keys=not no_keys)
+
+
+def _warn(text: str) -> None:
+    click.echo(f"Warning: {text[0].upper()}{text[1:]}.", err=True)
+
+
+def _render(output: Path, seed: int, options: dict):
+    from companion.engine import build_ambient_session
+    from companion.export import render_to_file
+
+    session = build_ambient_session(**options)
+    if not sys.stderr.isatty():
+        return render_to_file(session, output, seed=seed)
+    with click.progressbar(length=session.timeline.end, label=f"Rendering {output.name}", file=sys.stderr,
+                           show_eta=True) as bar:
+        def advance(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        return render_to_file(session, output, seed=seed, progress=advance)
+
+
+def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, keys: bool) -> None:
+    from companion.ambient import CueFeed, cue_audio_paths
+    from companion.engine import build_ambient_session
+    from companion.player import Player, play_session, preferred_rate_hz, resolve_device
+    from companion.statusline import ending_line
+
+    room = resolve_device(device)
+    cue_output = resolve_device(cue_device) if cue_device else None
+    options["cue_paths"] = cue_audio_paths(parsed, say=_warn)
+    session = build_ambient_session(**options, cues_separate=cue_output is not None,
+                                    rate_hz=preferred_rate_hz(room))
+    cue_thread = None
+    cue_failure: list[BaseException] = []
+    played = session
+    if cue_output is not None:
+        feed = CueFeed(session)
+        played = feed.tap
+        cue_player = Player(feed.source, cue_output, say=_warn)
+
+        def run_cues() -> None:
+            try:
+                cue_player.run()
+            except BaseException as err:  # noqa: BLE001 - reported once the room has finished
+                cue_failure.append(err)
+                feed.ended.set()
+
+        cue_thread = threading.Thread(target=run_cues, name="companion-cues", daemon=True)
+        cue_thread.start()
+    try:
+        result = play_session(played, room, keys=keys)
+    finally:
+        if cue_thread is not None:
+            feed.ended.set()
+            cue_thread.join(timeout=5)
+    if cue_failure:
+        click.echo(f"Warning: the cue device failed ({cue_failure[0]}); the room music played on.", err=True)
+    if result.underflows:
+        click.echo(f"Warning: {result.underflows} audio dropout(s) (underflows) while playing.", err=True)
+    click.echo(ending_line(result.status, interrupted=result.interrupted))
+    if result.interrupted:
+        sys.exit(int(ExitCode.INTERRUPTED))
+
+
+COMMANDS = [ambient_command]
