@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import stat
 import subprocess
 import threading
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from companion.errors import AudioFileError, ToolMissingError
+from companion.sources import ffmpeg_path
 
 ANALYSIS_RATE_HZ = 16_000
 SUB_BLOCK_S = 0.1           # gating hop: 400 ms blocks overlap by 75 %
@@ -105,15 +105,6 @@ class Analysis:
     loudness_lufs: float
     peak_db: float        # sample peak, dBFS: the higher of the source-rate and the 16 kHz analysis peak
     partial: bool         # True when only the first PARTIAL_ANALYSIS_S of a long file were measured
-
-
-def ffmpeg_path() -> str:
-    """The ffmpeg executable, or ToolMissingError saying how to install it."""
-    found = shutil.which("ffmpeg")
-    if not found:
-        raise ToolMissingError("ffmpeg is not installed; companion needs it to read music files",
-                               hint="run scripts/install-system.sh, or install the 'ffmpeg' package")
-    return found
 
 
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
