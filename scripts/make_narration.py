@@ -40,7 +40,7 @@ OUT_DIR = ROOT / "audio" / "narration"
 MANIFEST = OUT_DIR / "manifest.json"
 TARGET_LUFS = -20.0
 MAX_PEAK_DB = -1.0
-COMPARE_LINES = 12
+COMPARE_LINES = 20
 
 
 def routine_lines() -> dict[str, str]:
@@ -138,6 +138,9 @@ def measure(engine: speech.Engine, texts: list[str]) -> dict[str, float]:
     audio = np.concatenate(clips).astype(np.float64)
     power = np.abs(np.fft.rfft(audio)) ** 2
     freqs = np.fft.rfftfreq(len(audio), 1 / rate)
+    raw = np.concatenate(trimmed).astype(np.float64)
+    raw_power = np.abs(np.fft.rfft(raw)) ** 2
+    raw_freqs = np.fft.rfftfreq(len(raw), 1 / rate)
     meter = pyloudnorm.Meter(rate)
     sentence_lufs = [meter.integrated_loudness(a.astype(np.float64)) for a in trimmed if len(a) > 0.45 * rate]
     words = sum(len(t.split()) for t in texts)
@@ -148,6 +151,7 @@ def measure(engine: speech.Engine, texts: list[str]) -> dict[str, float]:
         "spectral centroid Hz": float((power * freqs).sum() / power.sum()),
         "energy above 6 kHz %": float(100 * power[freqs > 6000].sum() / power.sum()),
         "energy above 8 kHz %": float(100 * power[freqs > 8000].sum() / power.sum()),
+        "above 8 kHz before low-pass %": float(100 * raw_power[raw_freqs > 8000].sum() / raw_power.sum()),
         "raw loudness LUFS": float(meter.integrated_loudness(audio)),
         "raw peak dBFS": float(20 * np.log10(np.abs(audio).max())),
         "sentence loudness spread LU": float(np.ptp(sentence_lufs)),
@@ -164,8 +168,9 @@ def compare() -> int:
             continue
         started = time.perf_counter()
         engine = speech.load_engine(name)
+        engine.sentence("Warm up.")                         # engines load their model on first use
         load_s = time.perf_counter() - started
-        results[engine.id] = {"load s": load_s, **measure(engine, texts)}
+        results[engine.id] = {"load + first sentence s": load_s, **measure(engine, texts)}
     keys = list(next(iter(results.values())))
     print(f"{len(texts)} sample lines, {sum(len(t.split()) for t in texts)} words")
     print(f"{'':30s}" + "".join(f"{k:>28s}" for k in results))
