@@ -5,6 +5,7 @@ Measured with pyloudnorm (BS.1770) on the decoded Ogg Opus clips; tolerances are
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -17,6 +18,7 @@ import soundfile as sf
 
 from companion import speech, voice
 from companion.assets import audio_dir
+from companion.engine import build_session
 from companion.routine import DEFAULT_ROUTINE, builtin_names, load_routine
 from companion.timeline import fit_hold_scale
 
@@ -129,10 +131,10 @@ def test_manifest_keys_are_the_hashes_of_their_texts_and_every_clip_is_used():
     assert {p.name for p in NARRATION.glob("*.opus")} == {e["file"] for e in MANIFEST.values()}
 
 
-def decoded_clips():
-    for entry in MANIFEST.values():
-        audio, rate = sf.read(NARRATION / entry["file"], dtype="float64")
-        yield entry, audio, rate
+@functools.lru_cache(maxsize=1)
+def decoded_clips() -> tuple[tuple[dict, np.ndarray, int], ...]:
+    """Every shipped clip decoded once (about 80 MB as float64) for the measuring tests below."""
+    return tuple((entry, *sf.read(NARRATION / entry["file"], dtype="float64")) for entry in MANIFEST.values())
 
 
 def test_every_clip_decodes_with_its_manifest_duration_and_loudness():
@@ -183,3 +185,28 @@ def test_narration_and_audio_folders_stay_small():
     audio_mb = sum(p.stat().st_size for p in audio_dir().rglob("*") if p.is_file()) / 1e6
     assert narration_mb < 8, f"audio/narration is {narration_mb:.1f} MB"
     assert audio_mb < 30, f"audio/ is {audio_mb:.1f} MB"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_engine_plans_each_builtin_at_its_nominal_length(name):
+    session = build_session(load_routine(name), music=["none"], rate_hz=8000)
+    try:
+        assert abs(session.timeline.total_s - EXPECTED[name] * 60) <= 2.0, session.timeline.total_s
+    finally:
+        session.close()
+
+
+def test_quick_reset_renders_to_its_nominal_length_with_the_voice_in_it():
+    rate = 8000
+    session = build_session(load_routine("quick-reset"), music=["none"], rate_hz=rate)
+    out = np.zeros((rate, 2), np.float32)
+    frames, loud_seconds = 0, 0
+    try:
+        while not session.finished:
+            written = session.render(out)
+            frames += written
+            loud_seconds += bool(written) and float(np.sqrt(np.mean(out[:written] ** 2))) > 10 ** (-45 / 20)
+    finally:
+        session.close()
+    assert abs(frames / rate - 300.0) <= 2.0, f"{frames / rate:.1f} s rendered, 300 ± 2 s expected"
+    assert loud_seconds >= 100, f"only {loud_seconds} one-second blocks carry the voice (narration is ~110 s)"
