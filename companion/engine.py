@@ -145,12 +145,15 @@ def plan_levels(timeline: Timeline, target_lufs: float, *, duck_db: float, voice
 
 
 def music_stream(sources: Sequence[str | Path], *, seed: int, shuffle: bool, rate_hz: int, target_lufs: float,
-                 crossfade_s: float) -> MusicStream:
-    """The music bus for ``sources`` ("builtin", files, folders), falling back to the built-in tracks."""
+                 crossfade_s: float) -> MusicStream | None:
+    """The music bus for ``sources`` ("builtin", "none", files, folders); unreadable user music falls back
+    to the built-in tracks. ``["none"]`` means a voice-only session (no music bus)."""
+    if [str(s) for s in sources] == ["none"]:
+        return None
     builtin = [s for s in sources if str(s) == "builtin"]
     user = []
     for source in sources:
-        if str(source) == "builtin":
+        if str(source) in ("builtin", "none"):
             continue
         if Path(source).expanduser().exists():
             user.append(source)
@@ -166,10 +169,10 @@ def music_stream(sources: Sequence[str | Path], *, seed: int, shuffle: bool, rat
     tracks = list(dict.fromkeys(tracks))
 
     def builtin_playlist() -> Iterator[Path]:
-        return library.playlist(library.builtin_tracks(), seed=seed, shuffle=shuffle)
+        bundled = library.builtin_tracks()
+        return library.playlist(bundled, seed=seed, shuffle=shuffle) if bundled else iter(())
 
     playlist: Iterator[Path] = library.playlist(tracks, seed=seed, shuffle=shuffle) if tracks else iter(())
     return MusicStream(playlist, lambda path: library.track_info(path).loudness_lufs, rate_hz=rate_hz,
                        target_lufs=target_lufs, crossfade_s=crossfade_s,
-                       fallback=None if not tracks or not user else builtin_playlist)
-
+                       fallback=builtin_playlist if user else None)

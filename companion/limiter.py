@@ -47,6 +47,7 @@ class Limiter:
         # Detection needs _TP_TAPS frames of context; the gain stage needs A + B frames of look-ahead.
         self.latency = self._a + self._b + _TP_TAPS
         self._history = np.zeros((self.latency + _TP_TAPS, CHANNELS), np.float32)  # last input frames
+        self._peaks = np.zeros(len(self._history))                                 # |x| max over channels
         self._required = np.ones(2 * (self._a + self._b), np.float64)              # r[] tail
         self._check_level = self.ceiling * 10.0 ** (-3.0 / 20.0)
 
@@ -58,9 +59,10 @@ class Limiter:
         joined = np.concatenate([self._history, block])          # frames: [-H, n)
         hist = len(self._history)
         # Required gain for frames [-T, n - T) where T = _TP_TAPS (they have full interpolation context).
-        peak = np.abs(joined).max(axis=1)
+        peak = np.concatenate([self._peaks, np.abs(block).max(axis=1)])
+        self._peaks = peak[-hist:]
         detect = peak[hist - _TP_TAPS: hist + n - _TP_TAPS]
-        if detect.max(initial=0.0) > self._check_level or peak[hist - _TP_TAPS:].max(initial=0.0) > self._check_level:
+        if peak[hist - _TP_TAPS:].max() > self._check_level:
             detect = np.maximum(detect, self._inter_sample_peaks(joined, hist, n))
         required = np.minimum(1.0, self.ceiling / np.maximum(detect, 1e-12))
         r = np.concatenate([self._required, required])           # r for frames [-T - R, n - T)

@@ -14,6 +14,7 @@ thread, so a track change never waits for ffmpeg or loudness analysis.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +30,41 @@ log = logging.getLogger("companion")
 
 # A track is accepted once it has produced this much audio; a shorter one that fails is "broken".
 _MIN_GOOD_S = 0.05
+
+
+class _Fifo:
+    """Frames in arrival order, taken from the front without re-copying what stays behind."""
+
+    def __init__(self) -> None:
+        self._chunks: deque[np.ndarray] = deque()
+        self._head = 0          # frames already taken from the first chunk
+        self.frames = 0
+
+    def push(self, block: np.ndarray) -> None:
+        if len(block):
+            self._chunks.append(block)
+            self.frames += len(block)
+
+    def take(self, frames: int, out: np.ndarray) -> int:
+        """Copy up to ``frames`` frames into ``out``; return how many were copied."""
+        done = 0
+        while done < frames and self._chunks:
+            chunk = self._chunks[0]
+            n = min(frames - done, len(chunk) - self._head)
+            out[done: done + n] = chunk[self._head: self._head + n]
+            done += n
+            self._head += n
+            if self._head == len(chunk):
+                self._chunks.popleft()
+                self._head = 0
+        self.frames -= done
+        return done
+
+    def drain(self) -> np.ndarray:
+        """Everything left, as one array (used at track ends only)."""
+        out = np.empty((self.frames, CHANNELS), np.float32)
+        self.take(self.frames, out)
+        return out
 
 
 @dataclass
@@ -69,7 +105,7 @@ class MusicStream:
         self._failures_in_row = 0
         self._silent = False
         self.current: Path | None = None
-        self._buffer = np.zeros((0, CHANNELS), np.float32)  # decoded, not yet emitted (gain applied)
+        self._buffer = _Fifo()  # decoded, not yet emitted (gain applied)
         self._track: _Opened | None = None
         self._next: Future[_Opened | None] = self._pool.submit(self._open_next)
         self._started = False
@@ -143,27 +179,20 @@ class MusicStream:
                 self.current = self._track.path
         # Keep a crossfade's worth of look-ahead so a track's end is known before it must be faded.
         need = frames + self.crossfade_frames
-        parts = [self._buffer]
-        have = len(self._buffer)
-        while have < need and self._track is not None:
-            block = self._pull(self._track, max(need - have, self.rate_hz // 2))
+        while self._buffer.frames < need and self._track is not None:
+            block = self._pull(self._track, max(need - self._buffer.frames, self.rate_hz // 2))
             if len(block):
-                parts.append(block)
-                have += len(block)
+                self._buffer.push(block)
                 continue
             # The current track ended: crossfade its tail into the next track's head.
-            joined = np.concatenate(parts) if len(parts) > 1 else parts[0]
-            ended = self._track
-            ended.decoder.close()
+            self._track.decoder.close()
             self._track = self._take_next()
-            parts = [self._crossfade(joined)]
-            have = len(parts[0])
+            tail = self._buffer.drain()
+            self._buffer.push(self._crossfade(tail))
             if self._track is not None:
                 self.current = self._track.path
-        joined = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        if len(joined) < frames:  # only when there is no music at all any more
-            joined = np.concatenate([joined, np.zeros((frames - len(joined), CHANNELS), np.float32)])
-        out, self._buffer = joined[:frames], joined[frames:]
+        out = np.zeros((frames, CHANNELS), np.float32)  # zeros remain only when no music is left at all
+        self._buffer.take(frames, out)
         return out
 
     def _crossfade(self, emitted_so_far: np.ndarray) -> np.ndarray:

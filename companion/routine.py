@@ -200,8 +200,10 @@ def _parse_session(raw: Any, where: str, base: Path) -> SessionOptions:
         items = [music] if isinstance(music, str) else music
         if not isinstance(items, list) or not items or not all(isinstance(m, str) and m for m in items):
             raise RoutineError(
-                f"{where}: session.music must be \"builtin\", a path, or a list of paths, got {music!r}")
-        values["music"] = tuple(m if m == "builtin" else str((base / Path(m).expanduser())) for m in items)
+                f"{where}: session.music must be \"builtin\", \"none\", a path, or a list of paths, got {music!r}")
+        if "none" in items and len(items) > 1:
+            raise RoutineError(f"{where}: session.music \"none\" (voice only) cannot be combined with other music")
+        values["music"] = tuple(m if m in ("builtin", "none") else str((base / Path(m).expanduser())) for m in items)
     return SessionOptions(**values)
 
 

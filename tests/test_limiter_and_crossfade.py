@@ -1,0 +1,108 @@
+"""The master limiter and the music crossfade, on generated signals."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from companion import dsp
+from companion.limiter import Limiter
+from companion.music import MusicStream
+from tests import sessionkit as kit
+
+RATE = kit.RATE
+
+
+def limit(x: np.ndarray, block: int) -> np.ndarray:
+    limiter = Limiter(RATE)
+    padded = np.concatenate([x, np.zeros((limiter.latency + block, 2), np.float32)])
+    out = np.concatenate([limiter.process(padded[i:i + block]) for i in range(0, len(padded) - block + 1, block)])
+    return out[limiter.latency: limiter.latency + len(x)]
+
+
+def hot_signal(seconds: float = 2.0) -> np.ndarray:
+    """Noise plus a high tone near Nyquist/4, driven 12 dB over full scale: inter-sample peaks galore."""
+    x = kit.noise(seconds, -6.0, seed=4)
+    x[:, 0] += kit.tone(seconds, 11_000.0, 3.0)[:, 0]
+    return x
+
+
+@pytest.mark.parametrize("freq_hz, level_db", [(3000.0, 6.0), (11_000.0, 3.0), (17_000.0, 0.0)])
+def test_true_peak_stays_under_minus_1_dbfs(freq_hz, level_db):
+    x = kit.noise(2.0, -6.0, seed=1)
+    x += kit.tone(2.0, freq_hz, level_db)
+    out = limit(x, 4096)
+    assert dsp.true_peak_db(x) > 3.0, "the input must be hot"
+    assert dsp.true_peak_db(out, oversample=4) <= -1.0
+
+
+@pytest.mark.parametrize("block", [1, 64, 65, 1024, 8193])
+def test_limiter_output_does_not_depend_on_block_size(block):
+    x = hot_signal(0.1 if block == 1 else 2.0)
+    np.testing.assert_allclose(limit(x, block), limit(x, len(x)), rtol=0, atol=1e-7)
+
+
+def test_quiet_audio_passes_bit_exactly_delayed():
+    x = kit.noise(1.0, -30.0, seed=2)
+    np.testing.assert_array_equal(limit(x, 1000), x)
+
+
+def test_gain_changes_are_ramps_not_steps():
+    # A single loud burst in quiet noise: the gain must move over the 20 ms ramp, never jump.
+    x = kit.noise(1.0, -30.0, seed=3)
+    x[24_000:24_480] *= 300.0
+    out = limit(x, 512)
+    gain = np.abs(out[:, 0]) / np.maximum(np.abs(x[:, 0]), 1e-9)
+    quiet = np.abs(x[:, 0]) > 1e-3
+    changes = np.abs(np.diff(20 * np.log10(np.maximum(gain, 1e-9))))[quiet[1:] & quiet[:-1]]
+    assert changes.max() < 1.0, f"largest gain step between frames {changes.max():.2f} dB"
+
+
+def _stream(paths: list[Path], crossfade_s: float) -> MusicStream:
+    return MusicStream(itertools.cycle(paths), lambda path: dsp.integrated_loudness(kit.noise(1, -20), RATE),
+                       rate_hz=RATE, target_lufs=-20.0, crossfade_s=crossfade_s)
+
+
+def test_crossfade_keeps_the_power_of_uncorrelated_noise(tmp_path):
+    a = kit.write(tmp_path / "a.wav", kit.noise(10.0, -20.0, seed=10))
+    b = kit.write(tmp_path / "b.wav", kit.noise(10.0, -20.0, seed=11))
+    stream = _stream([a, b], crossfade_s=4.0)
+    out = np.concatenate([stream.read(4800) for _ in range(int(16 / 0.1))])
+    stream.close()
+    level = kit.windows_db(out, window_s=0.1)
+    steady = np.median(level[:50])
+    # The crossfade spans 6..10 s of the output (the last 4 s of track a).
+    fade = level[55:105]
+    assert fade.min() > steady - 1.0, f"power dip {steady - fade.min():.2f} dB in the crossfade"
+    assert fade.max() < steady + 1.0
+    assert len(out) == 16 * RATE
+
+
+def test_a_track_shorter_than_the_crossfade_still_plays_smoothly(tmp_path):
+    short = kit.write(tmp_path / "short.wav", kit.noise(1.0, -20.0, seed=12))
+    long = kit.write(tmp_path / "long.wav", kit.noise(8.0, -20.0, seed=13))
+    stream = _stream([long, short], crossfade_s=3.0)
+    out = np.concatenate([stream.read(1000) for _ in range(48 * 20)])
+    stream.close()
+    jumps = np.abs(np.diff(kit.windows_db(out, window_s=0.05)))
+    assert jumps.max() < 6.0, f"level jump {jumps.max():.1f} dB between 50 ms windows"
+    assert kit.windows_db(out, window_s=1.0).min() > -40.0, "the music never drops out"
+
+
+def test_unreadable_tracks_are_skipped_with_one_warning_each(tmp_path, caplog):
+    good = kit.write(tmp_path / "good.wav", kit.noise(3.0, -20.0, seed=14))
+    bad = tmp_path / "bad.mp3"
+    bad.write_text("not audio")
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    stream = _stream([bad, good, empty], crossfade_s=1.0)
+    with caplog.at_level("WARNING", logger="companion"):
+        out = np.concatenate([stream.read(4800) for _ in range(100)])
+    stream.close()
+    warned = [r.getMessage() for r in caplog.records]
+    assert sum("bad.mp3" in m for m in warned) == 1, warned
+    assert sum("empty.wav" in m for m in warned) == 1, warned
+    assert kit.windows_db(out[RATE:], window_s=1.0).min() > -40.0, "the good track fills the stream"
