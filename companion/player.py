@@ -354,10 +354,7 @@ class Player:
         prefill = min(self._n, 3)
         while self._written < prefill and not self._producer_done:
             time.sleep(0.002)
-        gc.collect()
-        gc.freeze()                  # everything alive now is never scanned again
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
+        _hold_gc()
         try:
             try:
                 self._open_stream(self.device.index)
@@ -383,9 +380,7 @@ class Player:
             self._stop_producer = True
             self._close_stream()
             producer.join(timeout=2.0)
-            if gc_was_enabled:
-                gc.enable()
-            gc.unfreeze()
+            _release_gc()
         if self._producer_error is not None:
             raise self._producer_error
         return self._finish()
@@ -400,13 +395,43 @@ class Player:
         rendered = max(1, self._written)
         r.render_mean_us = self._render_total_s / rendered * 1e6
         r.render_max_us = self._render_max_s * 1e6
-        path = os.environ.get(STATS_ENV)
-        if path:
-            figures = {k: v for k, v in vars(r).items() if k != "status"}
-            figures.update(device=self.device.name, rate_hz=self.rate_hz, block_frames=self.block_frames)
-            with open(path, "w", encoding="utf-8") as fh:
-                json.dump(figures, fh, indent=1)
         return r
+
+    def write_stats(self, path: str) -> None:
+        """The run's figures as JSON (underflows, render times, stream start), for tests and benchmarks."""
+        figures = {k: v for k, v in vars(self.result).items() if k != "status"}
+        figures.update(device=self.device.name, rate_hz=self.rate_hz, block_frames=self.block_frames,
+                       latency_s=self.latency_s)
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(figures, fh, indent=1)
+
+
+_gc_lock = threading.Lock()
+_gc_holders = 0
+_gc_was_enabled = True
+
+
+def _hold_gc() -> None:
+    """Keep the collector out of the audio path while any player runs (a full collection can hold the GIL
+    longer than a block period): collect once, freeze what is alive, disable. Counted, for two players."""
+    global _gc_holders, _gc_was_enabled
+    with _gc_lock:
+        if _gc_holders == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.collect()
+            gc.freeze()
+            gc.disable()
+        _gc_holders += 1
+
+
+def _release_gc() -> None:
+    global _gc_holders
+    with _gc_lock:
+        _gc_holders -= 1
+        if _gc_holders == 0:
+            gc.unfreeze()
+            if _gc_was_enabled:
+                gc.enable()
 
 
 class signals_interrupt:
@@ -463,9 +488,12 @@ def play_session(session: SessionLike, device: OutputDevice, *, keys: bool = Tru
 
     try:
         with reader, signals_interrupt(player):
-            return player.run(on_tick=tick)
+            result = player.run(on_tick=tick)
     finally:
         view.close()
+        if os.environ.get(STATS_ENV):
+            player.write_stats(os.environ[STATS_ENV])
+    return result
 
 
 class _NoTTY:

@@ -12,18 +12,16 @@ from pathlib import Path
 
 import click
 
+from companion.cli.render import session_options
 from companion.errors import DeviceError, ExitCode
 
 
 @click.command("play")
 @click.argument("routine", required=False)
-@click.option("--minutes", type=float, help="Target length in minutes (holds are stretched or shortened to fit).")
-@click.option("--music", "music", multiple=True, type=click.Path(path_type=Path),
-              help="A music file or folder instead of the built-in music (repeatable).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Music order seed (same seed, same session).")
-@click.option("--loudness", type=float, help="Output loudness in LUFS (-35..-10; default from the routine).")
+@session_options
 @click.option("--device", help="Output device: index or part of its name (see `companion devices`).")
-@click.option("--volume", "volume_db", type=float, default=0.0, show_default=True, help="Start volume in dB.")
+@click.option("--volume", "volume_db", type=click.FloatRange(-40, 12), default=0.0, show_default=True,
+              metavar="DB", help="Start volume in dB (+/- keys change it while playing).")
 @click.option("--no-keys", is_flag=True, help="No key controls or status line: one log line per step.")
 def play_command(routine: str | None, minutes: float | None, music: tuple[Path, ...], seed: int,
                  loudness: float | None, device: str | None, volume_db: float, no_keys: bool) -> None:
@@ -32,6 +30,7 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
     \b
     Keys while playing: space pause/resume, n/right next step, p/left repeat the prompt,
     e +30 s, +/- volume, v/m voice/music balance, q end gently, ? help. Ctrl-C fades out and exits.
+
     \b
     Examples:
       companion play
@@ -43,17 +42,18 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
     from companion.statusline import ending_line
 
     signal.signal(signal.SIGTERM, _terminate)     # until the player takes over: same as Ctrl-C
-    loaded = load_routine(routine or DEFAULT_ROUTINE)
+    routine = routine or DEFAULT_ROUTINE
+    loaded = load_routine(routine)
     try:
         output = resolve_device(device)
     except DeviceError as err:
         click.echo(f"{str(err)[0].upper()}{str(err)[1:]}.", err=True)
-        _render_instead(loaded, minutes=minutes, music=music, seed=seed, loudness=loudness, volume_db=volume_db)
+        _render_instead(routine, minutes=minutes, music=music, seed=seed, loudness=loudness)
         sys.exit(int(ExitCode.FAILURE))
 
     from companion.engine import build_session
 
-    session = build_session(loaded, minutes=minutes, music=tuple(str(m) for m in music), seed=seed,
+    session = build_session(loaded, minutes=minutes, music=music, seed=seed,
                             loudness_lufs=loudness, rate_hz=preferred_rate_hz(output), volume_db=volume_db)
     try:
         result = play_session(session, output, keys=not no_keys)
@@ -89,13 +89,15 @@ def _fallback_path() -> Path:
     return path
 
 
-def _render_instead(routine, **options) -> None:
+def _render_instead(routine: str, **options) -> None:
+    """No device: the same session as a file, so the person still gets it."""
     from companion.cli.render import render_routine_to_file
+    from companion.statusline import clock
 
     path = _fallback_path()
     click.echo(f"Rendering the session to a file instead: {path}", err=True)
-    render_routine_to_file(routine, path, **options)
-    click.echo(f"Saved {path}. Play it with any audio player.", err=True)
+    rendered = render_routine_to_file(routine, path, **options)
+    click.echo(f"Saved {rendered.path} ({clock(rendered.seconds)}). Play it with any audio player.", err=True)
 
 
 COMMANDS = [play_command]
