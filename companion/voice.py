@@ -66,7 +66,11 @@ class EngineProvider:
         self.id = self.engine.id
 
     def synthesize(self, text: str) -> tuple[np.ndarray, int]:
-        audio = speech.speak(self.engine, text)
+        try:
+            audio = speech.speak(self.engine, text)
+        except Exception as err:  # noqa: BLE001 - a broken install or model: one clear error, not a traceback
+            raise CompanionError(f"the voice engine ({self.id}) failed on {text!r}: {err}",
+                                 hint="reinstall it: pip install --force-reinstall 'companion[voice]'") from err
         return audio, self.engine.rate_hz
 
 

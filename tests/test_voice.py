@@ -168,3 +168,14 @@ def test_trim_silence_keeps_the_sound_and_small_margins():
     padded = np.concatenate([np.zeros(rate), tone, np.zeros(2 * rate)]).astype(np.float32)
     trimmed = speech.trim_silence(padded, rate)
     assert abs(len(trimmed) / rate - (1.0 + 0.03 + 0.12)) < 0.015, len(trimmed) / rate
+
+
+def test_a_broken_engine_is_one_clear_error(monkeypatch):
+    monkeypatch.setattr(speech, "engine_installed", lambda name=speech.DEFAULT_ENGINE: True)
+
+    def broken(engine, text):
+        raise ImportError("libonnxruntime.so: cannot open shared object file")
+
+    monkeypatch.setattr(speech, "speak", broken)
+    with pytest.raises(voice.CompanionError, match=r"voice engine \(hibari-.*\) failed on 'Rest one palm.*libonnx"):
+        voice.line_audio(routine_with(NEW_LINES[:1]))
