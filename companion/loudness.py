@@ -3,7 +3,9 @@
 Why not pyloudnorm or ffmpeg's ``ebur128``: pyloudnorm wants the whole file as float64 in memory (6.5 GB
 for an hour), and ``ebur128`` runs at the file's own rate. Here ffmpeg decodes to a pipe at
 ``ANALYSIS_RATE_HZ`` (16 kHz stereo float32: both K-weighting stages act well below its 8 kHz Nyquist
-limit) and numpy/scipy measure it block by block:
+limit; content above 8 kHz is left out, which moves music by a few hundredths of a LU), or libsndfile
+reads WAV/FLAC/AIFF/Ogg in-process at their own rate (no process start per file), and numpy/scipy
+measure the stream block by block:
 
 1. K-weighting (BS.1770 eq. 1-2): ``dsp.k_weighting_sos`` designed for the analysis rate, filtered
    chunk by chunk with carried state.
@@ -152,14 +154,59 @@ class _StderrReader(threading.Thread):
 
 
 def analyse_file(path: Path, *, full: bool = False) -> Analysis:
-    """Decode ``path`` once through ffmpeg and measure duration, loudness and peak.
+    """Decode ``path`` once and measure duration, loudness and peak.
 
-    Long files (stated duration over LONG_FILE_S) are measured on their first PARTIAL_ANALYSIS_S only,
-    unless ``full``: the result is then marked ``partial`` and its duration is the container's.
-    Raises AudioFileError naming the file and why; ToolMissingError when ffmpeg is missing.
+    WAV, FLAC, AIFF and Ogg files are read in-process with libsndfile at their own rate (no process
+    start: a 3-second file takes milliseconds); everything else, and anything libsndfile refuses, goes
+    through ffmpeg at ``ANALYSIS_RATE_HZ``. Long files (over LONG_FILE_S) are measured on their first
+    PARTIAL_ANALYSIS_S only, unless ``full``: the result is then marked ``partial`` and its duration is
+    the container's. Raises AudioFileError naming the file and why; ToolMissingError when ffmpeg is missing.
     """
     path = Path(os.path.abspath(path))
     _check_readable(path)
+    measured = _read_in_process(path, full) or _read_with_ffmpeg(path, full)
+    meter, stated, partial, peak_db = measured
+    decoded_s = meter.duration_s
+    loudness_lufs = meter.integrated_lufs()
+    if loudness_lufs <= SILENT_BELOW_LUFS:
+        raise AudioFileError(f"{path}: silent (nothing above {SILENT_BELOW_LUFS:.0f} LUFS"
+                             f"{' in its first minutes' if partial else ''})")
+    if not partial and stated and decoded_s < TRUNCATED_RATIO * stated and stated - decoded_s > 1.0:
+        raise AudioFileError(f"{path}: truncated (it says {stated:.1f} s but only {decoded_s:.1f} s decode)")
+    return Analysis(duration_s=stated if partial else decoded_s, loudness_lufs=loudness_lufs,
+                    peak_db=peak_db, partial=partial)
+
+
+_Measured = tuple[LoudnessMeter, "float | None", bool, float]   # meter, stated duration, partial, peak dB
+IN_PROCESS_FORMATS = frozenset({"WAV", "WAVEX", "W64", "RF64", "FLAC", "AIFF", "OGG"})
+
+
+def _read_in_process(path: Path, full: bool) -> _Measured | None:
+    """Measure with libsndfile, or None to leave the file to ffmpeg (other formats, any doubt)."""
+    try:
+        import soundfile
+    except (ImportError, OSError):
+        return None
+    try:
+        with soundfile.SoundFile(str(path)) as sound:
+            if sound.format not in IN_PROCESS_FORMATS or not 1 <= sound.channels <= 2 or sound.frames <= 0:
+                return None
+            rate_hz = sound.samplerate
+            stated = sound.frames / rate_hz
+            limit = None if full or stated <= LONG_FILE_S else int(PARTIAL_ANALYSIS_S * rate_hz)
+            meter = LoudnessMeter(rate_hz, 2)
+            for block in sound.blocks(blocksize=int(CHUNK_S * rate_hz), dtype="float32", always_2d=True):
+                meter.add(block if block.shape[1] == 2 else np.repeat(block, 2, axis=1))
+                if limit is not None and meter.frames >= limit:
+                    return meter, stated, True, _db(meter.peak)
+    except (RuntimeError, OSError, ValueError):   # soundfile.LibsndfileError is a RuntimeError
+        return None
+    if meter.frames == 0:
+        return None
+    return meter, stated, False, _db(meter.peak)
+
+
+def _read_with_ffmpeg(path: Path, full: bool) -> _Measured:
     command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
                "-i", f"file:{path}", "-map", "0:a:0", "-af", "volumedetect",
                "-ac", "2", "-ar", str(ANALYSIS_RATE_HZ), "-f", "f32le", "-"]
@@ -195,18 +242,7 @@ def analyse_file(path: Path, *, full: bool = False) -> Analysis:
         raise AudioFileError(f"{path}: cannot decode ({stderr.reason(path)})")
     if meter.frames == 0:
         raise AudioFileError(f"{path}: no audio could be decoded from it")
-    stated = stderr.stated_duration_s
-    decoded_s = meter.duration_s
-    loudness_lufs = meter.integrated_lufs()
-    if loudness_lufs <= SILENT_BELOW_LUFS:
-        raise AudioFileError(f"{path}: silent (nothing above {SILENT_BELOW_LUFS:.0f} LUFS"
-                             f"{' in its first minutes' if partial else ''})")
-    if not partial and stated and decoded_s < TRUNCATED_RATIO * stated and stated - decoded_s > 1.0:
-        raise AudioFileError(f"{path}: truncated (it says {stated:.1f} s but only {decoded_s:.1f} s decode)")
-    return Analysis(duration_s=stated if partial else decoded_s,
-                    loudness_lufs=loudness_lufs,
-                    peak_db=_peak_db(meter.peak, stderr.lines),
-                    partial=partial)
+    return meter, stderr.stated_duration_s, partial, _peak_db(meter.peak, stderr.lines)
 
 
 def _check_readable(path: Path) -> None:
@@ -227,10 +263,14 @@ def _check_readable(path: Path) -> None:
         raise AudioFileError(f"{path}: empty file (0 bytes)")
 
 
+def _db(peak: float) -> float:
+    return 20.0 * math.log10(peak) if peak > 0 else -120.0
+
+
 def _peak_db(analysis_peak: float, stderr_lines: list[str]) -> float:
-    peaks_db = [20.0 * math.log10(analysis_peak) if analysis_peak > 0 else -math.inf]
+    """The higher of the 16 kHz analysis peak and ffmpeg's source-rate sample peak (volumedetect)."""
+    peaks_db = [_db(analysis_peak)]
     for line in stderr_lines:
         if (m := _MAX_VOLUME_RE.search(line)) and m.group(1) != "-inf":
             peaks_db.append(float(m.group(1)))
-    peak = max(peaks_db)
-    return peak if math.isfinite(peak) else -120.0
+    return max(peaks_db)

@@ -75,7 +75,10 @@ def reference_lufs(signal: np.ndarray) -> float:
      np.concatenate([tone(1000, 10, -36), tone(1000, 30, -23), tone(1000, 10, -36)])),
     ("quiet passage under the absolute gate", np.concatenate([tone(1000, 10, -20), tone(1000, 10, -90)])),
 ])
-def test_file_loudness_matches_pyloudnorm_within_half_an_lu(tmp_path, name, signal):
+@pytest.mark.parametrize("reader", ["in-process", "ffmpeg at 16 kHz"])
+def test_file_loudness_matches_pyloudnorm_within_half_an_lu(tmp_path, monkeypatch, reader, name, signal):
+    if reader != "in-process":
+        monkeypatch.setattr(loudness, "_read_in_process", lambda path, full: None)
     path = write_wav(tmp_path / "signal.wav", signal)
     measured = loudness.analyse_file(path)
     expected = reference_lufs(signal)
@@ -109,7 +112,10 @@ def test_a_track_shorter_than_one_gating_block_still_has_a_loudness(tmp_path):
     assert -25 < info.loudness_lufs < -15
 
 
-def test_long_files_are_measured_on_their_opening_and_marked_partial(tmp_path, monkeypatch):
+@pytest.mark.parametrize("reader", ["in-process", "ffmpeg at 16 kHz"])
+def test_long_files_are_measured_on_their_opening_and_marked_partial(tmp_path, monkeypatch, reader):
+    if reader != "in-process":
+        monkeypatch.setattr(loudness, "_read_in_process", lambda path, full: None)
     monkeypatch.setattr(loudness, "LONG_FILE_S", 10.0)
     monkeypatch.setattr(loudness, "PARTIAL_ANALYSIS_S", 4.0)
     path = write_wav(tmp_path / "long.wav", np.concatenate([tone(1000, 8, -30), tone(1000, 12, -20)]))
@@ -204,7 +210,7 @@ def test_a_truncated_mp3_is_reported_as_truncated(tmp_path):
 
 
 def test_missing_ffmpeg_says_how_to_install_it(tmp_path, monkeypatch):
-    path = write_wav(tmp_path / "ok.wav", tone(440, 1, -20))
+    path = write_mp3(tmp_path / "ok.mp3", seconds=1)          # mp3 always goes through ffmpeg
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     with pytest.raises(ToolMissingError, match="ffmpeg") as caught:
         library.track_info(path)
