@@ -17,21 +17,9 @@ Design (all decisions are functions of the sample sequence, so any block size gi
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import minimum_filter1d
+from companion import CHANNELS, dsp
 
-from companion import CHANNELS
-
-# BS.1770-4 Annex 2: 48-tap, 4-phase interpolation filter (12 taps per phase).
-_TP_PHASES = np.array([
-    [0.0017089843750, 0.0109863281250, -0.0196533203125, 0.0332031250000, -0.0594482421875, 0.1373291015625,
-     0.9721679687500, -0.1022949218750, 0.0476074218750, -0.0266113281250, 0.0148925781250, -0.0083007812500],
-    [-0.0291748046875, 0.0292968750000, -0.0517578125000, 0.0891113281250, -0.1665039062500, 0.4650878906250,
-     0.7797851562500, -0.2003173828125, 0.1015625000000, -0.0582275390625, 0.0330810546875, -0.0189208984375],
-    [-0.0189208984375, 0.0330810546875, -0.0582275390625, 0.1015625000000, -0.2003173828125, 0.7797851562500,
-     0.4650878906250, -0.1665039062500, 0.0891113281250, -0.0517578125000, 0.0292968750000, -0.0291748046875],
-    [-0.0083007812500, 0.0148925781250, -0.0266113281250, 0.0476074218750, -0.1022949218750, 0.9721679687500,
-     0.1373291015625, -0.0594482421875, 0.0332031250000, -0.0196533203125, 0.0109863281250, 0.0017089843750],
-])
+_TP_PHASES = dsp.TRUE_PEAK_PHASES
 _TP_TAPS = _TP_PHASES.shape[1]
 _TP_CENTER = 6           # output of the filters is aligned to input frame (n - _TP_CENTER) ... (n - 5)
 
@@ -71,7 +59,7 @@ class Limiter:
         if r.min() >= 1.0:
             gain = None
         else:
-            m = minimum_filter1d(r, size=a + b + 1, mode="nearest", origin=(b - a) // 2)
+            m = dsp.sliding_min(r, a)  # a == b: the window [n - a, n + b] is centred
             kernel = np.ones(a + b + 1) / (a + b + 1)
             g = np.convolve(m, kernel, mode="same")
             gain = g[len(r) - n - (a + b): len(r) - (a + b)]     # gains for the output frames

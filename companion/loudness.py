@@ -1,18 +1,10 @@
 """Integrated loudness (ITU-R BS.1770-4 / EBU R 128) of audio files, measured fast and in bounded memory.
 
 Why not pyloudnorm or ffmpeg's ``ebur128``: pyloudnorm wants the whole file as float64 in memory (6.5 GB
-for an hour), and ``ebur128`` runs at the file's own rate. Here ffmpeg decodes to a pipe at
-``ANALYSIS_RATE_HZ`` (16 kHz stereo float32: both K-weighting stages act well below its 8 kHz Nyquist
-limit; content above 8 kHz is left out, which moves music by a few hundredths of a LU), or libsndfile
-reads WAV/FLAC/AIFF/Ogg in-process at their own rate (no process start per file), and numpy/scipy
-measure the stream block by block:
-
-1. K-weighting (BS.1770 eq. 1-2): ``dsp.k_weighting_sos`` designed for the analysis rate, filtered
-   chunk by chunk with carried state.
-2. Mean square per channel over 100 ms sub-blocks; each 400 ms gating block (75 % overlap) is the mean
-   of four consecutive sub-blocks, summed over channels with weight 1.0 (left/right).
-3. Gating (``dsp.gated_loudness``): blocks below -70 LUFS are dropped (absolute gate), then blocks more
-   than 10 LU below the remaining ones (relative gate); the integrated loudness is that of what is left.
+for an hour), and ``ebur128`` is slower than decoding. Here WAV/FLAC/AIFF/Ogg are read in-process with
+libsndfile, everything else is decoded by ffmpeg to a WAV pipe, always at the file's own rate, and
+``dsp.LoudnessMeter`` measures it block by block (K-weighted power per 100 ms sub-block in the frequency
+domain, 400 ms gating blocks, absolute -70 LUFS and relative -10 LU gates).
 
 Memory is one 4-second chunk plus one float per 100 ms of audio (about 3 MB for ten hours).
 """
@@ -30,75 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
+from companion.dsp import LoudnessMeter
 from companion.errors import AudioFileError, ToolMissingError
 from companion.sources import ffmpeg_path
 
-ANALYSIS_RATE_HZ = 16_000
-SUB_BLOCK_S = 0.1           # gating hop: 400 ms blocks overlap by 75 %
-SUB_BLOCKS_PER_BLOCK = 4
 CHUNK_S = 4.0
 
 LONG_FILE_S = 20 * 60.0     # files longer than this are first measured on their opening only ...
 PARTIAL_ANALYSIS_S = 5 * 60.0  # ... this much of it (the cache row is marked partial)
 SILENT_BELOW_LUFS = -70.0   # the absolute gate: a track with nothing above it is silence, not music
 TRUNCATED_RATIO = 0.9       # decoding yields less than this share of the stated duration -> truncated
-
-
-class LoudnessMeter:
-    """Streaming BS.1770 meter: feed ``(frames, channels)`` blocks in order, then read the results.
-
-    Block boundaries do not matter: filter state and the unfinished 100 ms sub-block carry over.
-    """
-
-    def __init__(self, rate_hz: int, channels: int = 2) -> None:
-        from companion.dsp import k_weighting_sos
-
-        self.rate_hz = rate_hz
-        self.channels = channels
-        self._sos = k_weighting_sos(rate_hz)
-        self._zi = np.zeros((self._sos.shape[0], channels, 2))     # filter state, starts at rest
-        self._hop_frames = int(round(rate_hz * SUB_BLOCK_S))
-        self._pending = np.zeros(0)           # squared, channel-summed samples of the open sub-block
-        self._sub_blocks: list[np.ndarray] = []
-        self.frames = 0
-        self.peak = 0.0
-
-    def add(self, block: np.ndarray) -> None:
-        from scipy.signal import sosfilt  # scipy is imported only when something is measured
-
-        if block.shape[0] == 0:
-            return
-        self.frames += block.shape[0]
-        self.peak = max(self.peak, float(np.max(np.abs(block))))
-        x = np.ascontiguousarray(block.T, dtype=np.float64)           # (channels, frames)
-        y, self._zi = sosfilt(self._sos, x, axis=-1, zi=self._zi)
-        np.square(y, out=y)
-        power = y.sum(axis=0)
-        if self._pending.size:
-            power = np.concatenate((self._pending, power))
-        full = power.size // self._hop_frames
-        if full:
-            self._sub_blocks.append(power[: full * self._hop_frames].reshape(full, self._hop_frames).mean(axis=1))
-        self._pending = power[full * self._hop_frames:].copy()
-
-    @property
-    def duration_s(self) -> float:
-        return self.frames / self.rate_hz
-
-    def integrated_lufs(self) -> float:
-        """Gated integrated loudness in LUFS (``dsp.SILENCE_DB`` when every block is gated out)."""
-        from companion.dsp import gated_loudness
-
-        z = np.concatenate(self._sub_blocks) if self._sub_blocks else np.zeros(0)
-        n = SUB_BLOCKS_PER_BLOCK
-        if z.size >= n:
-            blocks = np.convolve(z, np.ones(n), mode="valid") / n
-        elif self.frames:
-            # Shorter than one 400 ms block: measure what there is as one block.
-            blocks = np.array([(z.sum() * self._hop_frames + self._pending.sum()) / self.frames])
-        else:
-            blocks = np.zeros(0)
-        return gated_loudness(blocks)
 
 
 @dataclass(frozen=True)
@@ -158,7 +91,7 @@ def analyse_file(path: Path, *, full: bool = False) -> Analysis:
 
     WAV, FLAC, AIFF and Ogg files are read in-process with libsndfile at their own rate (no process
     start: a 3-second file takes milliseconds); everything else, and anything libsndfile refuses, goes
-    through ffmpeg at ``ANALYSIS_RATE_HZ``. Long files (over LONG_FILE_S) are measured on their first
+    through ffmpeg at the file's own rate. Long files (over LONG_FILE_S) are measured on their first
     PARTIAL_ANALYSIS_S only, unless ``full``: the result is then marked ``partial`` and its duration is
     the container's. Raises AudioFileError naming the file and why; ToolMissingError when ffmpeg is missing.
     """
@@ -207,9 +140,11 @@ def _read_in_process(path: Path, full: bool) -> _Measured | None:
 
 
 def _read_with_ffmpeg(path: Path, full: bool) -> _Measured:
+    # A WAV stream at the file's own rate: its header says the rate, and nothing is resampled (measuring
+    # at a reduced rate would miss the energy above its Nyquist frequency: bright music read 1-5 dB low).
     command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
                "-i", f"file:{path}", "-map", "0:a:0", "-af", "volumedetect",
-               "-ac", "2", "-ar", str(ANALYSIS_RATE_HZ), "-f", "f32le", "-"]
+               "-ac", "2", "-c:a", "pcm_f32le", "-f", "wav", "-"]
     try:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
@@ -218,31 +153,57 @@ def _read_with_ffmpeg(path: Path, full: bool) -> _Measured:
                                hint="run scripts/install-system.sh") from err
     stderr = _StderrReader(proc.stderr)
     stderr.start()
-    meter = LoudnessMeter(ANALYSIS_RATE_HZ, 2)
-    chunk_bytes = int(CHUNK_S * ANALYSIS_RATE_HZ) * 2 * 4
-    limit_frames = int(PARTIAL_ANALYSIS_S * ANALYSIS_RATE_HZ)
     partial = False
+    meter: LoudnessMeter | None = None
     try:
-        while True:
-            data = proc.stdout.read(chunk_bytes)
-            if not data:
-                break
-            usable = len(data) - len(data) % 8
-            meter.add(np.frombuffer(data[:usable], dtype="<f4").reshape(-1, 2))
-            stated = stderr.stated_duration_s
-            if not full and meter.frames >= limit_frames and stated is not None and stated > LONG_FILE_S:
-                partial = True
-                proc.kill()
-                break
+        rate_hz = _wav_stream_rate(proc.stdout)
+        if rate_hz:
+            meter = LoudnessMeter(rate_hz, 2)
+            chunk_bytes = int(CHUNK_S * rate_hz) * 2 * 4
+            limit_frames = int(PARTIAL_ANALYSIS_S * rate_hz)
+            carry = b""
+            while True:
+                data = proc.stdout.read(chunk_bytes)
+                if not data:
+                    break
+                data = carry + data
+                usable = len(data) - len(data) % 8
+                carry = data[usable:]
+                meter.add(np.frombuffer(data[:usable], dtype="<f4").reshape(-1, 2))
+                stated = stderr.stated_duration_s
+                if not full and meter.frames >= limit_frames and stated is not None and stated > LONG_FILE_S:
+                    partial = True
+                    proc.kill()
+                    break
     finally:
         proc.stdout.close()
         returncode = proc.wait()
         stderr.join(timeout=5)
+    if meter is None:
+        meter = LoudnessMeter(48_000, 2)
     if not partial and returncode != 0:
         raise AudioFileError(f"{path}: cannot decode ({stderr.reason(path)})")
     if meter.frames == 0:
         raise AudioFileError(f"{path}: no audio could be decoded from it")
     return meter, stderr.stated_duration_s, partial, _peak_db(meter.peak, stderr.lines)
+
+
+def _wav_stream_rate(stream) -> int | None:
+    """Read a streamed WAV header up to its data chunk; return the sample rate (None if there is none)."""
+    head = stream.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    rate = None
+    while True:
+        chunk = stream.read(8)
+        if len(chunk) < 8:
+            return None
+        kind, size = chunk[:4], int.from_bytes(chunk[4:8], "little")
+        if kind == b"data":
+            return rate
+        body = stream.read(size + (size & 1))
+        if kind == b"fmt " and len(body) >= 8:
+            rate = int.from_bytes(body[4:8], "little")
 
 
 def _check_readable(path: Path) -> None:

@@ -1,0 +1,130 @@
+"""`companion render` end to end: real files, real ffmpeg, the CLI's exit codes and messages."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile
+
+from companion.sources import decode_all
+from tests import sessionkit as kit
+
+RATE = kit.RATE
+
+
+def companion(*args: str, env_extra: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "companion", *args], capture_output=True, text=True,
+                          env=env, timeout=300, **kwargs)
+
+
+@pytest.fixture
+def routine(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPANION_CACHE_DIR", str(tmp_path / "cache"))
+    kit.make_material(tmp_path)
+    return kit.three_steps(tmp_path, "v")
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "ogg"])
+def test_each_format_is_written_with_step_chapters(tmp_path, routine, fmt):
+    out = tmp_path / f"session.{fmt}"
+    result = companion("render", str(routine), "-o", str(out), "--music", str(tmp_path / "music"))
+    assert result.returncode == 0, result.stderr
+    assert f"Wrote {out}" in result.stdout
+    audio = decode_all(out, RATE)
+    wav_reference = None
+    if fmt == "wav":
+        wav_reference, rate = soundfile.read(str(out), dtype="float32")
+        assert rate == RATE and soundfile.info(str(out)).subtype == "PCM_16"
+        cue = (tmp_path / "session.cue").read_text()
+        assert cue.count("TRACK") == 3 and 'TITLE "Two"' in cue
+    expected_s = len(audio) / RATE
+    assert 40 < expected_s < 60
+    assert [p for p in tmp_path.iterdir() if ".partial" in p.name] == []
+    if fmt == "mp3":
+        from mutagen.id3 import ID3
+
+        chapters = ID3(str(out)).getall("CHAP")
+        assert [c.sub_frames["TIT2"].text[0] for c in chapters] == ["One", "Two", "Three"]
+        assert chapters[1].start_time > chapters[0].start_time
+    elif fmt in ("ogg", "flac"):
+        from mutagen import File
+
+        tags = File(str(out))
+        assert tags["CHAPTER002NAME"] == ["Two"] and tags["CHAPTER001"][0].startswith("00:00:0")
+    if wav_reference is not None:
+        assert np.abs(wav_reference).max() < 10 ** (-1 / 20)
+
+
+def test_renders_are_the_same_for_the_same_seed(tmp_path, routine):
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    for out in (a, b):
+        assert companion("render", str(routine), "-o", str(out), "--music", str(tmp_path / "noise"),
+                         "--seed", "7").returncode == 0
+    assert a.read_bytes()[44:] == b.read_bytes()[44:]
+
+
+def test_a_bad_music_file_in_a_folder_is_skipped_with_one_warning(tmp_path, routine):
+    (tmp_path / "noise" / "broken.mp3").write_text("this is not audio")
+    out = tmp_path / "s.wav"
+    result = companion("render", str(routine), "-o", str(out), "--music", str(tmp_path / "noise"), "--seed", "1")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "broken.mp3" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("Warning: "), result.stderr
+    assert out.exists()
+
+
+def test_minutes_fit_the_session_to_the_length(tmp_path, routine):
+    out = tmp_path / "s.wav"
+    result = companion("render", str(routine), "-o", str(out), "--minutes", "1", "--music", str(tmp_path / "music"))
+    assert result.returncode == 0, result.stderr
+    assert soundfile.info(str(out)).duration == pytest.approx(60.0, abs=2.0)
+
+
+def test_an_impossible_length_says_what_is_possible(tmp_path, routine):
+    result = companion("render", str(routine), "-o", str(tmp_path / "s.wav"), "--minutes", "10")
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: cannot fit 'Test routine' into 10 minutes")
+    assert "choose --minutes between" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["-o", "out.xyz"], "unknown format '.xyz'"),
+    (["-o", "missing-folder/out.wav"], "does not exist"),
+])
+def test_bad_output_paths_are_refused_before_any_work(tmp_path, routine, args, expected):
+    result = companion("render", str(routine), *args, cwd=tmp_path)
+    assert result.returncode == 2 and expected in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_an_invalid_routine_is_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[[steps]]\nid = "a"\ntitle = "A"\nhold = 0\n')
+    result = companion("render", str(bad), "-o", str(tmp_path / "o.wav"))
+    assert result.returncode == 2
+    assert result.stderr == f"Error: {bad}: step 1 ('a'): 'hold' is 0; allowed: more than 0 up to 4 hours (4:00:00)\n"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_render_leaves_no_file(tmp_path, routine, sig):
+    out = tmp_path / "long.mp3"
+    long = kit.routine_file(tmp_path, [{"id": "long", "clips": ["clips/v0.wav"], "hold": 900}])
+    proc = subprocess.Popen([sys.executable, "-m", "companion", "render", str(long), "-o", str(out),
+                             "--music", str(tmp_path / "noise")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not any(".partial" in p.name for p in tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if ".partial" in p.name or p.suffix == ".cue"] == []
