@@ -57,6 +57,14 @@ def band_level_db(signal: np.ndarray, freq_hz: float, window_s: float, hop_s: fl
     return 20 * np.log10(np.maximum(levels, 1e-9))
 
 
+def onset_s(audio: np.ndarray, freq_hz: float) -> float:
+    """When ``freq_hz`` first comes within 20 dB of its maximum: found at 20 ms, refined at 1 ms."""
+    coarse = band_level_db(audio, freq_hz, window_s=0.02, hop_s=0.02)
+    start = max(0, int(np.argmax(coarse > coarse.max() - 20)) - 2) * int(0.02 * RATE_HZ)
+    fine = band_level_db(audio[start:start + int(0.1 * RATE_HZ)], freq_hz, window_s=0.004, hop_s=0.001)
+    return start / RATE_HZ + float(np.argmax(fine > coarse.max() - 20) * 0.001)
+
+
 def test_fade_out_is_a_raised_cosine_measured_on_the_render(tmp_path):
     music = write_tone(tmp_path / "steady.wav", 220, 100)
     session = build_ambient_session(minutes=1.0, music=[music], fade_out_s=20.0, loudness_lufs=-20.0)
@@ -83,12 +91,11 @@ def test_cues_start_at_their_minute_within_50_ms(tmp_path):
     session = build_ambient_session(minutes=1.0, music=[music], cues=cues, cue_paths={0: clip, 1: clip},
                                     fade_out_s=10.0)
     audio = render(session)
-    level_db = band_level_db(audio, 3000, window_s=0.005, hop_s=0.001)
-    loud = level_db > level_db.max() - 20
-    onsets_s = [i * 0.001 for i in range(1, len(loud)) if loud[i] and not loud[i - 1]]
     for cue in cues:
-        nearest = min(onsets_s, key=lambda s: abs(s - cue.minute * 60))
-        assert abs(nearest - cue.minute * 60) <= 0.05, f"cue at {cue.minute} min heard at {nearest:.3f} s"
+        due_s = cue.minute * 60
+        around = audio[int((due_s - 0.5) * RATE_HZ):int((due_s + 0.5) * RATE_HZ)]
+        heard_s = due_s - 0.5 + onset_s(around, 3000)
+        assert abs(heard_s - due_s) <= 0.05, f"cue at {cue.minute} min heard at {heard_s:.3f} s"
 
 
 def dominant_track(audio: np.ndarray, freqs: list[float]) -> list[int]:
@@ -133,9 +140,7 @@ def test_the_cue_bus_is_separate_when_cues_go_to_a_second_device(tmp_path):
         cue.append(cue_block[:frames].copy())
     room_audio, cue_audio = np.concatenate(room), np.concatenate(cue)
     assert band_level_db(room_audio, 3000, 0.05, 0.05).max() < -80, "the room hears no cue"
-    cue_level = band_level_db(cue_audio, 3000, 0.005, 0.001)
-    onset_s = np.argmax(cue_level > cue_level.max() - 20) * 0.001
-    assert onset_s == pytest.approx(12.0, abs=0.05), "the cue device hears the cue at its minute"
+    assert onset_s(cue_audio, 3000) == pytest.approx(12.0, abs=0.05), "the cue device hears the cue at its minute"
     assert band_level_db(cue_audio, 150, 0.05, 0.05).max() < -80, "the cue device hears no music"
     session.close()
 
@@ -198,3 +203,65 @@ def test_ambient_takes_music_and_order_from_the_settings_file(tmp_path, monkeypa
 def test_a_bad_cue_is_one_error_line_and_exit_2():
     result = CliRunner().invoke(main, ["ambient", "--cue", "soon:hello", "-o", "x.wav"])
     assert result.exit_code == 2 and result.output.startswith("Error: --cue 'soon:hello'")
+
+
+# ------------------------------------------------------------------------------------------ two devices
+
+def start_capture(virtual_sound, sink: str, path: Path):
+    """parec on ``sink``'s monitor; returns (process, monotonic time it was started)."""
+    import os
+    import subprocess
+    import time
+
+    out = open(path, "wb")
+    started = time.monotonic()
+    proc = subprocess.Popen(["parec", f"--device={sink}.monitor", "--raw", "--format=float32le", "--rate=48000",
+                             "--channels=2", "--latency-msec=10"], stdout=out, env={**os.environ, **virtual_sound.env})
+    out.close()
+    return proc, started
+
+
+def test_cue_device_hears_only_the_cue_at_its_minute_and_the_room_only_music(virtual_sound, tmp_path, monkeypatch):
+    import time
+
+    from scipy.signal import butter, sosfilt
+
+    from companion import voice
+
+    rng = np.random.default_rng(2)
+    bed = sosfilt(butter(4, 300, fs=RATE_HZ, output="sos"), rng.standard_normal((30 * RATE_HZ, 2)), axis=0)
+    bed = 0.05 * bed / bed.std()                          # nothing near 2 kHz (the cue) or 4 kHz (the marker)
+    t = np.arange(int(0.1 * RATE_HZ)) / RATE_HZ
+    edges = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.004)  # 4 ms ramps: a sharp onset without splatter
+    bed[6 * RATE_HZ:6 * RATE_HZ + len(t)] += (0.2 * edges * np.sin(2 * np.pi * 4000 * t))[:, None]
+    sf.write(tmp_path / "bed.wav", bed.astype(np.float32), RATE_HZ)
+    clip = write_tone(tmp_path / "cue.wav", 2000, 0.3, dbfs=-12)
+    monkeypatch.setattr(voice, "cue_audio", lambda text: clip)
+
+    room_proc, room_t0 = start_capture(virtual_sound, "room", tmp_path / "room.raw")
+    cue_proc, cue_t0 = start_capture(virtual_sound, "cue", tmp_path / "cue.raw")
+    time.sleep(0.5)
+    try:
+        started = time.monotonic()
+        result = CliRunner().invoke(main, ["ambient", "--minutes", "0.25", "--fade-out", "5", "--no-keys",
+                                           "--music", str(tmp_path / "bed.wav"), "--cue", "0.1:Marker",
+                                           "--device", "companion_room", "--cue-device", "companion_cue"])
+        print(f"ambient took {time.monotonic() - started:.1f} s")
+        time.sleep(0.3)
+    finally:
+        for proc in (room_proc, cue_proc):
+            proc.terminate()
+            proc.wait(timeout=5)
+    assert result.exit_code == 0, result.output
+    room = np.fromfile(tmp_path / "room.raw", dtype="<f4").reshape(-1, 2)
+    cue = np.fromfile(tmp_path / "cue.raw", dtype="<f4").reshape(-1, 2)
+
+    marker_abs = room_t0 + onset_s(room, 4000)            # session second 6.000 in the room
+    cue_abs = cue_t0 + onset_s(cue, 2000)                 # the cue, due at minute 0.1 = second 6.000
+    print(f"cue offset from its minute: {1000 * (cue_abs - marker_abs):+.1f} ms")
+    assert abs(cue_abs - marker_abs) <= 0.05, f"cue {1000 * (cue_abs - marker_abs):+.0f} ms from its minute"
+    assert band_level_db(room, 2000, 0.05, 0.05).max() < band_level_db(cue, 2000, 0.05, 0.05).max() - 40, \
+        "the room hears no cue"
+    cue_start = int(onset_s(cue, 2000) * RATE_HZ)
+    outside = np.concatenate([cue[:cue_start - RATE_HZ // 100], cue[cue_start + int(0.32 * RATE_HZ):]])
+    assert np.max(np.abs(outside)) < 1e-4, "the cue device hears nothing but the cue"

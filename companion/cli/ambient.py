@@ -17,7 +17,7 @@ def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001 - signal handler signa
 
 
 @click.command("ambient")
-@click.option("--minutes", type=click.FloatRange(1, 600), default=50.0, show_default=True,
+@click.option("--minutes", type=click.FloatRange(0.25, 600), default=50.0, show_default=True,
               help="Session length, fade-out included.")
 @click.option("--music", "music", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
               help="Music file or folder (searched recursively); repeat for more. Default: the settings "
