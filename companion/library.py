@@ -37,7 +37,7 @@ log = logging.getLogger("companion")
 
 AUDIO_EXTENSIONS = frozenset({".mp3", ".ogg", ".oga", ".opus", ".flac", ".wav", ".m4a", ".aac", ".wma",
                               ".aiff", ".aif"})
-ANALYSIS_VERSION = 1        # bump when the measurement changes: older cache rows are measured again
+ANALYSIS_VERSION = 2        # bump when the measurement changes: older cache rows are measured again
 CACHE_FILE = "library.sqlite"
 
 

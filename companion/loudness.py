@@ -38,7 +38,7 @@ TRUNCATED_RATIO = 0.9       # decoding yields less than this share of the stated
 class Analysis:
     duration_s: float
     loudness_lufs: float
-    peak_db: float        # sample peak, dBFS: the higher of the source-rate and the 16 kHz analysis peak
+    peak_db: float        # sample peak, dBFS, at the source rate (ffmpeg: the higher of ours and volumedetect's)
     partial: bool         # True when only the first PARTIAL_ANALYSIS_S of a long file were measured
 
 
