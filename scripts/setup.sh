@@ -33,4 +33,12 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 echo "Installing companion$extras into $venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root$extras"
+log=$(mktemp)
+if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root$extras" >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "setup.sh: installing the Python package failed (the lines above say why)" >&2
+  rm -f "$log"
+  exit 1
+fi
+rm -f "$log"
+echo "Ready: $venv/bin/companion"
