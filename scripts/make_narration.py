@@ -81,6 +81,24 @@ def normalise_loudness(audio: np.ndarray, rate_hz: int, meter: pyloudnorm.Meter)
     return audio
 
 
+def write_clip(path: Path, audio: np.ndarray, rate_hz: int) -> tuple[np.ndarray, int]:
+    """Encode ``audio`` as Ogg Opus at ``path`` and return it decoded (what ships is what gets measured).
+
+    Each encode gets a new random Ogg stream serial, so a clip whose decoded samples are unchanged keeps
+    its old file: regenerating does not churn the repository.
+    """
+    fresh = path.with_suffix(".new.opus")
+    sf.write(fresh, audio, rate_hz, format="OGG", subtype="OPUS")
+    decoded, rate = sf.read(fresh, dtype="float64")
+    if path.is_file():
+        old, old_rate = sf.read(path, dtype="float64")
+        if old_rate == rate and np.array_equal(old, decoded):
+            fresh.unlink()
+            return decoded, rate
+    fresh.replace(path)
+    return decoded, rate
+
+
 def render(force: bool) -> int:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, dict] = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
@@ -96,8 +114,7 @@ def render(force: bool) -> int:
         meter = meters.setdefault(engine.rate_hz, pyloudnorm.Meter(engine.rate_hz))
         audio = normalise_loudness(speech.speak(engine, text), engine.rate_hz, meter)
         name = clip_name(text, sha)
-        sf.write(OUT_DIR / name, audio, engine.rate_hz, format="OGG", subtype="OPUS")
-        decoded, rate = sf.read(OUT_DIR / name, dtype="float64")          # measure what ships
+        decoded, rate = write_clip(OUT_DIR / name, audio, engine.rate_hz)
         meter = meters.setdefault(rate, pyloudnorm.Meter(rate))
         manifest[sha] = {"file": name, "text": text, "engine": engine.id,
                          "loudness_lufs": round(float(meter.integrated_loudness(decoded)), 2),
