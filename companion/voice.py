@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -179,11 +180,17 @@ def _level(audio: np.ndarray, rate_hz: int) -> np.ndarray:
 
 
 def _synthesize_into_cache(provider: Provider, texts: list[str], progress: Progress | None) -> dict[str, Path]:
-    """Synthesize each text on one worker thread (so playback keeps the other core) and cache it."""
+    """Synthesize each text on one worker thread (so playback keeps the other core) and cache it.
+
+    Ctrl-C (or any error) in the waiting thread stops the worker after the line it is on.
+    """
+    stop = threading.Event()
 
     def work() -> dict[str, Path]:
         made: dict[str, Path] = {}
         for done, text in enumerate(texts, start=1):
+            if stop.is_set():
+                break
             audio, rate = provider.synthesize(text)
             if not len(audio):
                 raise CompanionError(f"the voice produced no sound for {text!r}")
@@ -194,8 +201,14 @@ def _synthesize_into_cache(provider: Provider, texts: list[str], progress: Progr
                 progress(done, len(texts))
         return made
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="companion-voice") as pool:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="companion-voice")
+    try:
         return pool.submit(work).result()
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 # --- what the engine calls --------------------------------------------------------------------------------
@@ -205,8 +218,8 @@ def _describe(routine: Routine, i: int, j: int) -> str:
     return f"step {i + 1} ('{step.title}') line {j + 1}: \"{step.lines[j].text}\""
 
 
-def _existing(text: str, provider: Provider | None) -> Path | None:
-    return shipped_clip(text) or cached_clip(text, provider.id if provider else None)
+def _existing(text: str) -> Path | None:
+    return shipped_clip(text) or cached_clip(text)
 
 
 def line_audio(routine: Routine, *, progress: Progress | None = None) -> dict[tuple[int, int], Path]:
@@ -274,7 +287,7 @@ def _header_seconds(path: Path) -> float:
 def _unvoiced(routine: Routine) -> list[tuple[int, int]]:
     """Lines with no recorded, shipped or cached clip yet."""
     return [(i, j) for i, step in enumerate(routine.steps) for j, line in enumerate(step.lines)
-            if line.clip is None and _existing(line.text or "", None) is None]
+            if line.clip is None and _existing(line.text or "") is None]
 
 
 def missing_lines(routine: Routine) -> list[str]:
