@@ -185,3 +185,18 @@ class _CueDelay:
         out[:take] = self._pending[:take]
         self._pending = self._pending[take:]
         return out
+
+
+def preload_clips(session) -> None:
+    """Decode every cue clip and the chime now, so the render thread never waits for a file mid-session.
+
+    (The mixer loads clips on first use, inside ``render``; a cue an hour in would otherwise be decoded and
+    measured in the middle of live playback.)
+    """
+    from companion.mixer import CHIME_BELOW_VOICE_DB
+
+    mixer = session.mixer
+    for event in session.timeline.voice:
+        mixer.clips.get(event.path)
+    if mixer.chime is not None and session.timeline.chimes:
+        mixer.clips.get(mixer.chime, -CHIME_BELOW_VOICE_DB)

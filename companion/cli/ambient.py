@@ -107,7 +107,7 @@ def _render(output: Path, seed: int, options: dict):
 
 
 def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, keys: bool) -> None:
-    from companion.ambient import CueFeed, cue_audio_paths
+    from companion.ambient import CueFeed, cue_audio_paths, preload_clips
     from companion.engine import build_ambient_session
     from companion.player import Player, play_session, preferred_rate_hz, resolve_device
     from companion.statusline import ending_line
@@ -117,6 +117,7 @@ def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, 
     options["cue_paths"] = cue_audio_paths(parsed, say=_warn)
     session = build_ambient_session(**options, cues_separate=cue_output is not None,
                                     rate_hz=preferred_rate_hz(room))
+    preload_clips(session)
     cue_thread = None
     cue_failure: list[BaseException] = []
     played = session
