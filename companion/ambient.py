@@ -104,9 +104,11 @@ class _Tap:
 
     def render(self, out: np.ndarray) -> int:
         frames = self._session.render(out)
-        self._feed._queue.put(self._delay.block(len(out)))
-        if self._session.finished:
-            self._feed._queue.put(None)
+        cues = self._delay.block(len(out))
+        if not self._feed.ended.is_set():          # nobody listens once the cue player has gone
+            self._feed._queue.put(cues)
+            if self._session.finished:
+                self._feed._queue.put(None)
         return frames
 
     def post(self, command: str, value: float | None = None) -> None:
