@@ -88,7 +88,7 @@ def show(routine: str, minutes: float | None, show_lines: bool) -> None:
     for mark, step in zip(timeline.steps, loaded.steps):
         hold = seconds(mark.hold_end - mark.hold_start)
         click.echo(f"{mmss(seconds(mark.start)):>7}  {f'{mark.index + 1}. {step.title}':<40} "
-                   f"{mmss(hold) if hold > 0 else '':>5}")
+                   f"{mmss(hold) if hold > 0 else '':>5}".rstrip())
         if step.do != step.title:
             click.echo(f"{'':9}{step.do}")
         if step.breath and hold > 0:
