@@ -53,7 +53,7 @@ NO_PORTAUDIO_MESSAGE = (
 STATS_ENV = "COMPANION_PLAYER_STATS"   # a path: when set, play() writes its figures there as JSON
 
 BLOCK_FRAMES = 1024
-AHEAD_S = 0.35            # how far the producer renders ahead of the callback
+AHEAD_S = 0.5             # how far the producer renders ahead of the callback
 LATENCY_S = 0.15          # device buffer asked of PortAudio: absorbs a late callback (GIL, scheduler)
 RETRY_EVERY_S = 1.0       # device lost: how often the default device is tried again
 RETRY_FOR_S = 120.0       # ... and for how long before giving up
@@ -77,6 +77,19 @@ def _sounddevice() -> ModuleType:
     except OSError as err:          # "PortAudio library not found"
         raise DeviceError(NO_PORTAUDIO_MESSAGE) from err
     return sounddevice
+
+
+def warm_up() -> None:
+    """Import sounddevice (PortAudio's device scan, ~0.3 s) on a background thread while the caller loads
+    the routine and builds the session; the first real use waits for it through the import lock."""
+
+    def load() -> None:
+        try:
+            _sounddevice()
+        except Exception:  # noqa: BLE001 - reported by the first real use, on the main thread
+            pass
+
+    threading.Thread(target=load, name="companion-portaudio", daemon=True).start()
 
 
 @dataclass(frozen=True)
@@ -246,7 +259,7 @@ class Player:
 
     # ---- producer thread ----------------------------------------------------------------------------
     def _produce(self) -> None:
-        wait_s = self.block_frames / self.rate_hz / 2
+        wait_s = 2 * self.block_frames / self.rate_hz     # ring full: two blocks will have been taken
         calm_blocks = 0
         try:
             ended = False
@@ -254,7 +267,7 @@ class Player:
             while not self._stop_producer:
                 if self._written - self._read >= self._n:
                     calm_blocks += 1
-                    if calm_blocks % 256 == 0:       # ~every 5 s, while well ahead: a cheap young-gen pass
+                    if calm_blocks % 128 == 0:       # ~every 5 s, while well ahead: a cheap young-gen pass
                         gc.collect(0)
                     time.sleep(wait_s)
                     continue

@@ -30,6 +30,7 @@ sf = pytest.importorskip("soundfile")
 scipy_signal = pytest.importorskip("scipy.signal")
 
 COMPANION = os.path.join(os.path.dirname(sys.executable), "companion")
+ROOT_DIR = Path(__file__).resolve().parent.parent
 RATE_HZ = 48_000
 SEED = "7"
 WINDOW_S = 0.01                  # level envelope resolution
@@ -267,3 +268,58 @@ def test_ctrl_c_fades_out_within_a_second_and_exits_130(virtual_sound, routine_f
     assert (silent_at * WINDOW_S) - diverged / RATE_HZ <= 1.2, "silent within ~1 s of Ctrl-C taking effect"
     assert np.all(levels[silent_at:] < SILENCE_DB + 20), "and stays silent"
     assert largest_step(aligned) <= CLICK_FACTOR * largest_step(reference)
+
+
+def test_no_device_says_so_and_renders_the_session_to_a_file(virtual_sound, routine_file, tmp_path):
+    home = tmp_path / "home"
+    (home / "Music").mkdir(parents=True)
+    (home / "Music" / "companion-session.mp3").write_bytes(b"an earlier session")   # never overwritten
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_", "ALSA_", "XDG_"))}
+    env.update(HOME=str(home), PULSE_SERVER="unix:/nonexistent/native",
+               PULSE_CLIENTCONFIG=virtual_sound.env["PULSE_CLIENTCONFIG"], PULSE_RUNTIME_PATH=str(home / "pulse"))
+    result = subprocess.run([COMPANION, "play", str(routine_file), "--seed", SEED, "--no-keys"], env=env,
+                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=tmp_path)
+    if "No sound output device found" not in result.stderr and result.returncode == 0:
+        pytest.skip("this machine has a real sound card: 'no device' cannot be made")
+    from companion.player import NO_DEVICE_MESSAGE
+
+    target = home / "Music" / "companion-session-2.mp3"
+    lines = result.stderr.splitlines()
+    assert lines[0] == NO_DEVICE_MESSAGE[0].upper() + NO_DEVICE_MESSAGE[1:] + "."
+    assert lines[1] == f"Rendering the session to a file instead: {target}"
+    assert lines[-1].startswith(f"Saved {target} (0:") and lines[-1].endswith("). Play it with any audio player.")
+    assert result.returncode == 1, "nothing was played"
+    assert target.stat().st_size > 10_000
+    assert (home / "Music" / "companion-session.mp3").read_bytes() == b"an earlier session"
+
+
+def test_device_lost_while_playing_pauses_retries_and_resumes(virtual_sound, routine_file, tmp_path):
+    script = [str(ROOT_DIR / "scripts" / "virtual-sound.sh")]
+    where = ["--dir", str(virtual_sound.dir)]
+
+    def restart() -> None:
+        subprocess.run([*script, "stop", *where], capture_output=True, timeout=30, check=True)
+        time.sleep(1.5)
+        subprocess.run([*script, "start", *where, "--sinks", ",".join(virtual_sound.sinks)], capture_output=True,
+                       timeout=30, check=True)
+
+    stats_path = tmp_path / "stats.json"
+    env = {**os.environ, **virtual_sound.env, "COMPANION_PLAYER_STATS": str(stats_path)}
+    proc = subprocess.Popen([COMPANION, "play", str(routine_file), "--seed", SEED, "--no-keys"], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=_drain, args=(proc.stdout.fileno(), chunks), daemon=True)
+    reader.start()
+    _wait_for(chunks, b"step 1/", timeout_s=20)
+    time.sleep(4.0)
+    restart()
+    _wait_for(chunks, b"Resumed on the default sound device.", timeout_s=15)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    reader.join(timeout=5)
+    output = b"".join(chunks).decode(errors="replace")
+    assert "The sound device stopped" in output and "Paused; retrying the default sound device" in output
+    assert "Warning: the sound device failed once" in output
+    assert proc.returncode == 130, output
+    assert len(json.loads(stats_path.read_text())["device_errors"]) == 1

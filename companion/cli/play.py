@@ -37,13 +37,16 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
       companion play neck-and-shoulders --minutes 20 --music ~/Music/calm
       companion play --device USB --volume -6
     """
-    from companion.player import play_session, preferred_rate_hz, resolve_device
+    from companion.player import play_session, preferred_rate_hz, resolve_device, warm_up
+
+    warm_up()
     from companion.routine import DEFAULT_ROUTINE, load_routine
     from companion.statusline import ending_line
 
     signal.signal(signal.SIGTERM, _terminate)     # until the player takes over: same as Ctrl-C
     routine = routine or DEFAULT_ROUTINE
     loaded = load_routine(routine)
+    import companion.engine  # noqa: F401 - numpy and the mixer load while PortAudio scans the devices
     try:
         output = resolve_device(device)
     except DeviceError as err:
