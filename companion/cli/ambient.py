@@ -120,6 +120,7 @@ def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, 
     preload_clips(session)
     cue_thread = None
     cue_failure: list[BaseException] = []
+    cue_results: list = []
     played = session
     if cue_output is not None:
         feed = CueFeed(session)
@@ -128,7 +129,7 @@ def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, 
 
         def run_cues() -> None:
             try:
-                cue_player.run()
+                cue_results.append(cue_player.run())
             except BaseException as err:  # noqa: BLE001 - reported once the room has finished
                 cue_failure.append(err)
                 feed.ended.set()
@@ -145,6 +146,8 @@ def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, 
         click.echo(f"Warning: the cue device failed ({cue_failure[0]}); the room music played on.", err=True)
     if result.underflows:
         click.echo(f"Warning: {result.underflows} audio dropout(s) (underflows) while playing.", err=True)
+    if cue_results and cue_results[0].underflows:
+        click.echo(f"Warning: {cue_results[0].underflows} dropout(s) on the cue device.", err=True)
     click.echo(ending_line(result.status, interrupted=result.interrupted))
     if result.interrupted:
         sys.exit(int(ExitCode.INTERRUPTED))
