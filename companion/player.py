@@ -174,6 +174,7 @@ class PlaybackResult:
 
     interrupted: bool = False        # Ctrl-C / SIGTERM
     status: object | None = None     # the session's last Status
+    stopped_at: object | None = None  # its Status when a quit (q, Ctrl-C) was asked: where the person stopped
     underflows: int = 0              # callback found the ring empty, or PortAudio flagged an underflow
     device_underflows: int = 0       # PortAudio's output_underflow flags alone
     ring_underruns: int = 0          # the ring was empty while the session was still playing
@@ -298,6 +299,8 @@ class Player:
     def post(self, command: str, value: float | None = None) -> None:
         if command == "quit":
             self._expect_end_by(value if value is not None else 3.0)
+            if self.result.stopped_at is None:
+                self.result.stopped_at = self.session.status()
         self.session.post(command, value)
 
     def interrupt(self) -> None:
@@ -412,7 +415,7 @@ class Player:
 
     def write_stats(self, path: str) -> None:
         """The run's figures as JSON (underflows, render times, stream start), for tests and benchmarks."""
-        figures = {k: v for k, v in vars(self.result).items() if k != "status"}
+        figures = {k: v for k, v in vars(self.result).items() if k not in ("status", "stopped_at")}
         figures.update(device=self.device.name, rate_hz=self.rate_hz, block_frames=self.block_frames,
                        latency_s=self.latency_s)
         with open(path, "w", encoding="utf-8") as fh:

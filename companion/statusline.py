@@ -56,12 +56,13 @@ def step_line(status) -> str:
     return f"[{clock(status.elapsed_s)}] step {_step(status)}{doing}"
 
 
-def ending_line(status, interrupted: bool = False) -> str:
-    """The last line: finished, or where the session stopped early."""
+def ending_line(status, interrupted: bool = False, stopped_at=None) -> str:
+    """The last line: finished, or where the session stopped early. ``stopped_at``: the status when the
+    stop was asked for (the fade that follows may run into the next step)."""
     if status.stopped_early or interrupted:
-        where = f"step {status.step_index + 1}/{status.step_count} ({status.step_title})" if _step(status) \
-            else status.routine
-        return f"Stopped at {where} after {clock(status.elapsed_s)} of {clock(status.total_s)}."
+        at = stopped_at if stopped_at is not None else status
+        where = f"step {at.step_index + 1}/{at.step_count} ({at.step_title})" if _step(at) else at.routine
+        return f"Stopped at {where} after {clock(at.elapsed_s)} of {clock(at.total_s)}."
     return f"Finished {status.routine} ({clock(status.elapsed_s)})."
 
 

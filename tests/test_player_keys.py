@@ -71,6 +71,9 @@ def test_step_and_ending_lines():
     assert step_line(a_status()) == "[5:12] step 3/7 Jaw release: Circle the jaw hinge slowly"
     assert ending_line(a_status(stopped_early=True)) == "Stopped at step 3/7 (Jaw release) after 5:12 of 15:00."
     assert ending_line(a_status(elapsed_s=900.0, finished=True)) == "Finished Head and neck (15:00)."
+    asked = a_status(step_index=1, step_title="Temples", elapsed_s=200.0)
+    assert ending_line(a_status(stopped_early=True), stopped_at=asked) == (
+        "Stopped at step 2/7 (Temples) after 3:20 of 15:00."), "where the stop was asked, not where its fade ended"
 
 
 class FakeTerminal:

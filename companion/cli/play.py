@@ -68,7 +68,7 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
         click.echo(f"Warning: {result.underflows} audio dropout(s) (underflows) while playing.", err=True)
     for why in result.device_errors:
         click.echo(f"Warning: the sound device failed once ({why}) and playback resumed.", err=True)
-    click.echo(ending_line(result.status, interrupted=result.interrupted))
+    click.echo(ending_line(result.status, interrupted=result.interrupted, stopped_at=result.stopped_at))
     if result.interrupted:
         sys.exit(int(ExitCode.INTERRUPTED))
 
