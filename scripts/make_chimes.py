@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from make_music import (AUDIO_DIR, RATE_HZ, decode, encode_opus, note_hz, raised_cosine,
-                        short_term_max_lufs, true_peak_db, integrated_lufs)
+from make_music import (AUDIO_DIR, RATE_HZ, decode, encode_opus, integrated_lufs, note_hz, raised_cosine,
+                        short_term_max_lufs)
+
+from companion import dsp
 
 CHIMES_DIR = AUDIO_DIR / "chimes"
 BITRATE_KBPS = 96
@@ -93,7 +95,7 @@ def main() -> None:
             "short_term_max_lufs": round(short_term_max_lufs(shipped), 2),
             "integrated_lufs": round(integrated_lufs(shipped), 2),
             "peak_db": round(float(20 * np.log10(np.abs(shipped).max())), 2),
-            "true_peak_db": round(true_peak_db(shipped), 2),
+            "true_peak_db": round(float(dsp.true_peak_db(shipped)), 2),
             "attack_s": round(measured_attack_s(shipped), 3),
             "seed": bowl.seed,
         }

@@ -4,19 +4,26 @@
     python scripts/make_music.py                  # every track + audio/music/manifest.json
     python scripts/make_music.py --only slow-tide # one track (the manifest keeps the others' rows)
 
-Build-time needs: numpy, scipy, soundfile, pyloudnorm (``pip install -e '.[test]'``) and the
-``ffmpeg`` command (libopus encoder). None of this is needed at run time.
+Build-time needs: the companion package with its test extras (``pip install -e '.[test]'``: numpy,
+scipy, soundfile, pyloudnorm) and the ``ffmpeg`` command (libopus encoder). None of it runs at play time.
 
 This module also holds the measuring and encoding helpers that ``make_chimes.py`` shares.
 """
 from __future__ import annotations
 
+import argparse
+import json
 import subprocess
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 from scipy import signal
+
+from companion import dsp
 
 RATE_HZ = 48_000            # what we write (the engine's rate; Opus decodes at 48 kHz natively)
 A4_HZ = 440.0               # concert pitch; every pitch below is 12-tone equal temperament from it
@@ -40,23 +47,9 @@ def raised_cosine(frames: int) -> np.ndarray:
 
 # --- measuring (48 kHz, float arrays shaped (frames, channels)) -------------------------------------
 
-# ITU-R BS.1770-4 K-weighting at 48 kHz: stage 1 high shelf, stage 2 high pass (Table 1 and 2).
-_K_SHELF = ([1.53512485958697, -2.69169618940638, 1.19839281085285], [1.0, -1.69065929318241, 0.73248077421585])
-_K_HIGHPASS = ([1.0, -2.0, 1.0], [1.0, -1.99004745483398, 0.99007225036621])
-
-
-def short_term_max_lufs(audio: np.ndarray, rate_hz: int = RATE_HZ) -> float:
-    """Loudest EBU R128 short-term loudness (3 s sliding window, ungated), hopped every 100 ms."""
-    if rate_hz != 48_000:
-        raise ValueError(f"short_term_max_lufs needs 48000 Hz audio, got {rate_hz} Hz")
-    weighted = signal.lfilter(*_K_HIGHPASS, signal.lfilter(*_K_SHELF, audio, axis=0), axis=0)
-    power = np.cumsum(np.concatenate([np.zeros((1, audio.shape[1])), weighted**2]), axis=0)
-    window, hop = 3 * rate_hz, rate_hz // 10
-    if len(audio) <= window:   # shorter than one window: pad with silence, as a meter would
-        return float(10 * np.log10(power[-1].sum() / window + 1e-20) - 0.691)
-    starts = np.arange(0, len(audio) - window + 1, hop)
-    mean_square = (power[starts + window] - power[starts]).sum(axis=1) / window
-    return float(10 * np.log10(mean_square.max() + 1e-20) - 0.691)
+def short_term_max_lufs(audio: np.ndarray) -> float:
+    """Loudest EBU R128 short-term loudness (3 s window, hop 100 ms), as the engine measures it."""
+    return float(dsp.short_term_loudness(audio, RATE_HZ).max())
 
 
 def integrated_lufs(audio: np.ndarray, rate_hz: int = RATE_HZ) -> float:
@@ -64,12 +57,6 @@ def integrated_lufs(audio: np.ndarray, rate_hz: int = RATE_HZ) -> float:
     import pyloudnorm
 
     return float(pyloudnorm.Meter(rate_hz).integrated_loudness(audio))
-
-
-def true_peak_db(audio: np.ndarray) -> float:
-    """Peak of the signal oversampled 4x (BS.1770 Annex 2 style), in dBFS."""
-    upsampled = signal.resample_poly(audio, 4, 1, axis=0)
-    return float(20 * np.log10(np.abs(upsampled).max() + 1e-20))
 
 
 def decode(path: Path) -> np.ndarray:
@@ -96,3 +83,283 @@ def encode_opus(audio: np.ndarray, path: Path, *, bitrate_kbps: int, title: str)
         subprocess.run(command, input=np.ascontiguousarray(audio, dtype="<f4").tobytes(), check=True)
     except FileNotFoundError as error:
         raise SystemExit("ffmpeg is needed to encode the audio (apt-get install ffmpeg)") from error
+
+
+# --- composition ---------------------------------------------------------------------------------------
+#
+# Everything is synthesised at 24 kHz -- the music has nothing to say above ~9 kHz -- and upsampled 2x
+# to 48 kHz at the end, so the band above 12 kHz is empty by construction (no hiss to filter out later).
+
+SYNTH_RATE_HZ = 24_000
+TARGET_LUFS = -23.0
+TRUE_PEAK_MAX_DB = -1.0
+FADE_S = 10.0                 # fade at each end, so any two tracks crossfade seamlessly
+FADE_FLOOR_DB = -60.0         # the fades run evenly in dB from here, so the level never leaps
+BITRATE_KBPS = 48             # nominal; Opus VBR spends ~60 kbit/s on these tonal pads
+MUSIC_DIR = AUDIO_DIR / "music"
+_SCALE_PITCH_CLASSES = tuple(_SEMITONES[p] + 9 for p in SCALE)     # semitones above C: D=2 E=4 F#=6 A=9 B=11
+
+
+@dataclass(frozen=True)
+class Track:
+    name: str                          # file stem
+    title: str
+    seed: int
+    duration_s: float
+    centre: str                        # tonal centre, one of SCALE
+    chord_s: tuple[float, float]       # how long one pad chord lasts (before its release), range
+    melody: str                        # instrument: "bell", "flute", "pluck" or "glass"
+    melody_gap_s: tuple[float, float]  # silence between melodic phrases, range
+    brightness: float                  # 0..1: how far the pad's slow filter sweep opens
+    reverb_s: float                    # RT60 of the room
+
+
+TRACKS = (
+    Track("still-water", "Still Water", 101, 255.0, "D", (18.0, 26.0), "bell", (10.0, 18.0), 0.45, 4.5),
+    Track("slow-tide", "Slow Tide", 202, 270.0, "B", (22.0, 30.0), "flute", (12.0, 22.0), 0.35, 5.0),
+    Track("soft-moss", "Soft Moss", 303, 225.0, "A", (16.0, 24.0), "pluck", (8.0, 16.0), 0.5, 4.0),
+    Track("evening-field", "Evening Field", 404, 240.0, "E", (20.0, 28.0), "glass", (10.0, 20.0), 0.4, 5.5),
+    Track("warm-dusk", "Warm Dusk", 505, 260.0, "F#", (24.0, 32.0), "flute", (14.0, 24.0), 0.25, 6.0),
+    Track("quiet-harbour", "Quiet Harbour", 606, 235.0, "A", (20.0, 28.0), "bell", (12.0, 20.0), 0.3, 5.0),
+)
+
+
+def step_hz(step: int) -> float:
+    """Frequency of pentatonic step ``step``: 0 is D0, 5 is D1, ... (every step is in SCALE)."""
+    octave, degree = divmod(step, len(SCALE))
+    midi = 12 * (octave + 1) + _SCALE_PITCH_CLASSES[degree]
+    return A4_HZ * 2.0 ** ((midi - 69) / 12.0)
+
+
+@dataclass(frozen=True)
+class Note:
+    kind: str            # "pad" or a melody instrument
+    start_s: float
+    length_s: float
+    hz: float
+    pan: float           # -1 (left) .. 1 (right)
+    gain: float
+
+
+def compose(track: Track, duration_s: float) -> list[Note]:
+    """The track's score: overlapping pad chords with smooth voice leading, a bass, sparse phrases."""
+    rng = np.random.default_rng(track.seed)
+    centre = SCALE.index(track.centre)
+    notes: list[Note] = []
+    upper = [centre + 15, centre + 17, centre + 19]        # an open voicing around octave 3-4
+    start_s = -6.0                                         # in bloom at 0 s: the fade alone shapes the start
+    while start_s < duration_s:
+        length_s = rng.uniform(*track.chord_s)
+        bass = centre + 10 + int(rng.choice([0, 0, 0, -2, 2, 3]))   # octave 2, mostly the centre
+        for step in [bass, *upper]:
+            gain, pan = (0.4, rng.uniform(-0.1, 0.1)) if step == bass else (0.35, rng.uniform(-0.5, 0.5))
+            notes.append(Note("pad", start_s, length_s + 8.0, step_hz(step), pan, gain))
+        upper = _lead_voices(upper, rng, low=centre + 13, high=centre + 22)
+        start_s += length_s
+    margin_s = min(18.0, 0.15 * duration_s)
+    t_s = margin_s + rng.uniform(0, 6)
+    step = centre + 25                                       # melody around octave 5
+    while t_s < duration_s - margin_s - 6.0:
+        for _ in range(int(rng.integers(2, 6))):
+            step = int(np.clip(step + rng.choice([-2, -1, -1, 1, 1, 2]), centre + 21, centre + 29))
+            hold_s = rng.uniform(1.5, 3.0)
+            notes.append(Note(track.melody, t_s, hold_s, step_hz(step), rng.uniform(-0.4, 0.4),
+                              rng.uniform(0.7, 1.0)))
+            t_s += hold_s + rng.uniform(0.4, 2.0)
+        t_s += rng.uniform(*track.melody_gap_s)
+    return notes
+
+
+def _lead_voices(steps: list[int], rng: np.random.Generator, *, low: int, high: int) -> list[int]:
+    """Next chord: each voice moves by at most one scale step, voices stay distinct and in range."""
+    for _ in range(50):
+        moved = sorted(int(np.clip(s + rng.choice([-1, 0, 1]), low, high)) for s in steps)
+        if len(set(moved)) == len(moved) and moved != steps:
+            return moved
+    return steps
+
+
+# --- instruments (mono, SYNTH_RATE_HZ) ----------------------------------------------------------------
+
+_TABLE_SIZE = 4096
+_CYCLE = np.arange(_TABLE_SIZE + 1) / _TABLE_SIZE
+_DARK = sum(a * np.sin(2 * np.pi * k * _CYCLE) for k, a in ((1, 1.0), (2, 0.22), (3, 0.07))).astype(np.float32)
+_BRIGHT = (0.6 * sum(np.sin(2 * np.pi * k * _CYCLE) / k**1.3 for k in range(1, 11))).astype(np.float32)
+_CONTROL_FRAMES = 32          # slow LFOs are computed once every 32 frames (1.3 ms) and held
+
+
+def _lookup(table: np.ndarray, whole: np.ndarray, frac: np.ndarray) -> np.ndarray:
+    """Linear interpolation into a one-cycle table (last entry repeats the first)."""
+    low = table[whole]
+    return low + frac * (table[whole + 1] - low)
+
+
+def _slow_sine(frames: int, period_s: float, phase: float) -> np.ndarray:
+    """A sine LFO at control rate, held for ``_CONTROL_FRAMES`` (steps far below audibility)."""
+    t = np.arange(frames // _CONTROL_FRAMES + 1) * (_CONTROL_FRAMES / SYNTH_RATE_HZ)
+    return np.repeat(np.sin(2 * np.pi * t / period_s + phase).astype(np.float32), _CONTROL_FRAMES)[:frames]
+
+
+def fade_in(frames: int) -> np.ndarray:
+    """0 -> 1 over ``frames``: even in dB from FADE_FLOOR_DB (smooth shoulders), from exact silence."""
+    gain = 10 ** (FADE_FLOOR_DB * (1 - raised_cosine(frames)) / 20)
+    edge = min(frames, SYNTH_RATE_HZ // 20)
+    gain[:edge] *= raised_cosine(edge)
+    return gain
+
+
+def _envelope(frames: int, attack_s: float, release_s: float) -> np.ndarray:
+    """Raised-cosine attack and release around a flat middle; ``frames`` must hold both ramps."""
+    env = np.ones(frames)
+    attack, release = int(attack_s * SYNTH_RATE_HZ), int(release_s * SYNTH_RATE_HZ)
+    env[:attack] = raised_cosine(attack)
+    env[frames - release:] *= raised_cosine(release)[::-1]
+    return env
+
+
+def pad_voice(hz: float, frames: int, rng: np.random.Generator, brightness: float) -> np.ndarray:
+    """One detuned pad voice: a wavetable slowly morphing dark -> bright (a filter sweep), gently drifting."""
+    drift = 1.0 + 0.0012 * _slow_sine(frames, rng.uniform(20, 50), rng.uniform(0, 2 * np.pi))   # +-2 cents
+    cycles = np.cumsum(drift, dtype=np.float64)
+    cycles *= hz / SYNTH_RATE_HZ
+    cycles += rng.uniform()
+    index = (cycles % 1.0) * _TABLE_SIZE
+    whole = index.astype(np.int32)
+    frac = (index - whole).astype(np.float32)
+    sweep = (0.5 * brightness) * (1 + _slow_sine(frames, rng.uniform(15, 40), rng.uniform(0, 2 * np.pi)))
+    dark = _lookup(_DARK, whole, frac)
+    tone = dark + sweep * (_lookup(_BRIGHT, whole, frac) - dark)
+    tone *= 1 + 0.25 * _slow_sine(frames, rng.uniform(10, 25), rng.uniform(0, 2 * np.pi))
+    return tone
+
+
+# (partial ratio, amplitude, seconds to -60 dB) and attack; ratios off the harmonic series ring like metal
+_STRUCK = {
+    "bell": (((1.0, 1.0, 5.0), (2.0, 0.3, 3.0), (3.01, 0.1, 2.0), (4.17, 0.06, 1.4), (5.43, 0.03, 1.0)), 0.09),
+    "pluck": (((1.0, 1.0, 3.5), (2.0, 0.18, 1.5), (5.93, 0.05, 0.6)), 0.08),
+    "glass": (((1.0, 1.0, 6.0), (1.0015, 0.7, 6.0), (2.0, 0.15, 3.0), (3.0, 0.04, 2.0)), 0.15),
+}
+
+
+def melody_note(kind: str, hz: float, hold_s: float, rng: np.random.Generator) -> np.ndarray:
+    """A soft melodic tone: struck-like instruments ring out; the flute holds, with late gentle vibrato."""
+    if kind == "flute":
+        frames = int((hold_s + 1.2) * SYNTH_RATE_HZ)
+        t = np.arange(frames) / SYNTH_RATE_HZ
+        vibrato = 1 + 0.004 * np.sin(2 * np.pi * 4.8 * t) * np.clip((t - 0.5) / 1.0, 0, 1)
+        phase = 2 * np.pi * np.cumsum(hz * vibrato) / SYNTH_RATE_HZ + rng.uniform(0, 2 * np.pi)
+        tone = np.sin(phase) + 0.2 * np.sin(2 * phase) + 0.06 * np.sin(3 * phase)
+        return tone * _envelope(frames, 0.3, 1.0)
+    partials, attack_s = _STRUCK[kind]
+    frames = int(max(d for _, _, d in partials) * SYNTH_RATE_HZ)
+    t = np.arange(frames) / SYNTH_RATE_HZ
+    tone = sum(a * np.exp(-t * np.log(1000.0) / d) * np.sin(2 * np.pi * hz * r * t + rng.uniform(0, 2 * np.pi))
+               for r, a, d in partials)
+    return tone * _envelope(frames, attack_s, 0.3)
+
+
+# --- rendering -----------------------------------------------------------------------------------------
+
+def _pan_gains(pan: float) -> np.ndarray:
+    angle = (pan + 1) * np.pi / 4                          # constant power
+    return np.array([np.cos(angle), np.sin(angle)])
+
+
+def reverb_ir(rt60_s: float, rng: np.random.Generator) -> np.ndarray:
+    """A stereo room: decorrelated noise per channel, highs dying faster than lows, 25 ms pre-delay."""
+    frames = int(rt60_s * SYNTH_RATE_HZ)
+    t = np.arange(frames) / SYNTH_RATE_HZ
+    noise = rng.standard_normal((frames, 2))
+    low = signal.sosfilt(signal.butter(2, 2500, fs=SYNTH_RATE_HZ, output="sos"), noise, axis=0)
+    decay = lambda seconds: np.exp(-t * np.log(1000.0) / seconds)[:, None]   # noqa: E731
+    ir = low * decay(rt60_s) + 0.4 * (noise - low) * decay(0.35 * rt60_s)
+    ir[: int(0.005 * SYNTH_RATE_HZ)] *= raised_cosine(int(0.005 * SYNTH_RATE_HZ))[:, None]
+    ir = np.concatenate([np.zeros((int(0.025 * SYNTH_RATE_HZ), 2)), ir])
+    return ir / np.sqrt((ir**2).sum(axis=0))
+
+
+def render(track: Track, duration_s: float | None = None) -> np.ndarray:
+    """The finished track at 48 kHz, (frames, 2) float64, faded, filtered, not yet loudness-normalised.
+
+    Same track and duration -> same samples: each note draws from its own generator seeded by
+    (track seed, note index), so nothing depends on the order of work.
+    """
+    duration_s = track.duration_s if duration_s is None else duration_s
+    frames = int(duration_s * SYNTH_RATE_HZ)
+    dry = np.zeros((frames, 2))
+    for number, note in enumerate(compose(track, duration_s)):
+        rng = np.random.default_rng([track.seed, number])
+        start = int(note.start_s * SYNTH_RATE_HZ)
+        if note.kind == "pad":
+            whole = int(note.length_s * SYNTH_RATE_HZ)
+            length = min(whole, frames - start)            # the last chord runs past the end: cut it
+            skip = max(0, -start)                          # the first one began before the track
+            env = (_envelope(whole, 6.0, 8.0)[skip:length] * (note.gain / 3)).astype(np.float32)
+            width = min(1.0, note.hz / 220.0)     # low notes: slower beating, nearer the centre
+            for detune_cents in (-6.0, 0.4, 5.5):
+                hz = note.hz * 2 ** (detune_cents * width / 1200)
+                voice = pad_voice(hz, length, rng, track.brightness)[skip:]
+                voice *= env
+                left, right = _pan_gains(np.clip(note.pan + width * rng.uniform(-0.5, 0.5), -1, 1))
+                dry[start + skip:start + length, 0] += left * voice
+                dry[start + skip:start + length, 1] += right * voice
+        else:
+            tone = melody_note(note.kind, note.hz, note.length_s, rng)[: frames - start]
+            dry[start:start + len(tone)] += tone[:, None] * _pan_gains(note.pan) * note.gain * 0.6
+    ir = reverb_ir(track.reverb_s, np.random.default_rng([track.seed, 10_000]))
+    wet = np.stack([signal.oaconvolve(dry[:, c], ir[:, c])[:frames] for c in range(2)], axis=1)
+    mix = 0.65 * dry + 0.55 * wet
+    mix = signal.sosfilt(signal.butter(2, 30, "highpass", fs=SYNTH_RATE_HZ, output="sos"), mix, axis=0)
+    mix = signal.sosfilt(signal.butter(4, 9000, fs=SYNTH_RATE_HZ, output="sos"), mix, axis=0)
+    fade = fade_in(min(int(FADE_S * SYNTH_RATE_HZ), frames // 2))[:, None]
+    mix[:len(fade)] *= fade
+    mix[frames - len(fade):] *= fade[::-1]
+    up = RATE_HZ // SYNTH_RATE_HZ                          # Kaiser beta 9: images ~90 dB down
+    return np.stack([signal.resample_poly(c, up, 1, window=("kaiser", 9.0)) for c in mix.T], axis=1)
+
+
+def build(track: Track) -> dict:
+    """Render, normalise to TARGET_LUFS, encode, then measure what was shipped (decoded back)."""
+    started = time.perf_counter()
+    audio = render(track)
+    path = MUSIC_DIR / f"{track.name}.ogg"
+    gain_db = TARGET_LUFS - integrated_lufs(audio)
+    for _ in range(3):                                # the codec moves loudness by a few hundredths
+        encode_opus(audio * 10 ** (gain_db / 20), path, bitrate_kbps=BITRATE_KBPS, title=track.title)
+        shipped = decode(path)
+        loudness = integrated_lufs(shipped)
+        if abs(loudness - TARGET_LUFS) < 0.1:
+            break
+        gain_db += TARGET_LUFS - loudness
+    peak_db = float(dsp.true_peak_db(shipped))
+    if peak_db > TRUE_PEAK_MAX_DB:
+        raise SystemExit(f"{path.name}: true peak {peak_db:.2f} dBFS is above {TRUE_PEAK_MAX_DB} dBFS")
+    return {"file": path.name, "title": track.title, "duration_s": round(len(shipped) / RATE_HZ, 3),
+            "loudness_lufs": round(loudness, 2), "true_peak_db": round(peak_db, 2), "seed": track.seed,
+            "size_bytes": path.stat().st_size, "render_s": round(time.perf_counter() - started, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=[t.name for t in TRACKS], action="append",
+                        help="build just this track (repeatable); the manifest keeps the other rows")
+    parser.add_argument("--jobs", type=int, default=2, help="tracks rendered at once (default 2)")
+    args = parser.parse_args()
+    chosen = [t for t in TRACKS if not args.only or t.name in args.only]
+    manifest_path = MUSIC_DIR / "manifest.json"
+    rows = json.loads(manifest_path.read_text())["tracks"] if manifest_path.exists() and args.only else {}
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for row in pool.map(build, chosen):
+            print(f"{row['file']}: {row['loudness_lufs']} LUFS, true peak {row['true_peak_db']} dBFS, "
+                  f"{row['duration_s']} s, {row['size_bytes'] / 1e6:.2f} MB, {row['render_s']} s to build")
+            name = row.pop("file")
+            rows[name] = {k: v for k, v in row.items() if k not in ("size_bytes", "render_s")}
+    manifest = {"target_lufs": TARGET_LUFS, "true_peak_max_db": TRUE_PEAK_MAX_DB, "rate_hz": RATE_HZ,
+                "codec": f"Ogg Opus, {BITRATE_KBPS} kbit/s VBR", "fade_s": FADE_S,
+                "tuning": f"A4 = {A4_HZ:g} Hz, equal temperament; pitch set {' '.join(SCALE)}",
+                "tracks": dict(sorted(rows.items()))}
+    manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
