@@ -8,7 +8,9 @@
    - loudness analysis: the quick first look (first 5 minutes) and the full measurement, in times real time.
    Each runs in its own child process; peak RSS comes from ``os.wait4`` (the child's ``ru_maxrss``) and,
    for the ffmpeg grandchild, from the child's ``RUSAGE_CHILDREN``.
-2. ``companion music scan`` over 1,000 small generated files, cold (empty cache) and warm (unchanged),
+2. An ambient session of ``--ambient-hours`` (built-in music, looped) rendered block by block: memory
+   sampled every 10 minutes of audio must stay flat.
+3. ``companion music scan`` over 1,000 small generated files, cold (empty cache) and warm (unchanged),
    as a person runs it (a fresh ``companion`` process each time, interpreter start included).
 
 Prints one table and the ratios. Inputs are cached in the work folder between runs.
@@ -88,6 +90,8 @@ def child(mode: str, path: str) -> dict:
     # Each mode imports only what it uses, before the clock starts (imports are not part of the timings).
     if mode.startswith("stream"):
         from companion.sources import StreamDecoder
+    elif mode == "ambient-render":
+        import companion.engine  # noqa: F401
     elif mode == "pydub":
         from pydub import AudioSegment
     else:
@@ -121,6 +125,20 @@ def child(mode: str, path: str) -> dict:
         segment = AudioSegment.from_file(path)
         first = segment[:100].get_array_of_samples()
         return {"first_block_s": time.perf_counter() - started, "audio_s": len(segment) / 1000, "n": len(first)}
+    if mode == "ambient-render":
+        from companion.engine import build_ambient_session
+
+        hours = float(path)
+        session = build_ambient_session(minutes=hours * 60, seed=1)   # the built-in music, shuffled and looped
+        block = np.zeros((48_000, 2), np.float32)
+        rss_samples, seconds = [], 0
+        while not session.finished:
+            session.render(block)
+            seconds += 1
+            if seconds % 600 == 0:
+                rss_samples.append(_rss_now_mb())
+        session.close()
+        return {"render_s": time.perf_counter() - started, "audio_s": seconds, "rss_every_10min_mb": rss_samples}
     if mode in ("analyse-quick", "analyse-full"):
         info = library.track_info(Path(path), full=mode == "analyse-full")
         took = time.perf_counter() - started
@@ -171,6 +189,8 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=3.0, help="length of the long MP3")
     parser.add_argument("--files", type=int, default=1000, help="files in the scan folder")
     parser.add_argument("--skip-pydub", action="store_true", help="leave out pydub (it needs ~2 GB an hour)")
+    parser.add_argument("--ambient-hours", type=float, default=3.0,
+                        help="render an ambient session this long and watch its memory (0: leave out)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
 
@@ -199,6 +219,12 @@ def main() -> None:
         pydub = measure("pydub", mp3, env)
         rows.append(("pydub AudioSegment.from_file, same file", f"{pydub['first_block_s']:.1f} s",
                      f"{pydub['maxrss_mb']:.0f} MB (ffmpeg {pydub['children_maxrss_mb']:.0f} MB)"))
+
+    if args.ambient_hours:
+        ambient = measure("ambient-render", Path(str(args.ambient_hours)), env)
+        rss = ambient["rss_every_10min_mb"]
+        rows.append((f"ambient session, {args.ambient_hours:g} h rendered", f"{ambient['render_s']:.1f} s",
+                     f"{ambient['maxrss_mb']:.0f} MB peak; every 10 min {min(rss):.0f}-{max(rss):.0f} MB"))
 
     companion = [sys.executable, "-c", "import sys; from companion.cli import main; sys.argv[0] = 'companion'; main()",
                  "music", "scan", str(folder)]
