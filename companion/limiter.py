@@ -35,9 +35,9 @@ class Limiter:
         # Detection needs _TP_TAPS frames of context; the gain stage needs A + B frames of look-ahead.
         self.latency = self._a + self._b + _TP_TAPS
         self._history = np.zeros((self.latency + _TP_TAPS, CHANNELS), np.float32)  # last input frames
-        self._peaks = np.zeros(len(self._history))                                 # |x| max over channels
         self._required = np.ones(2 * (self._a + self._b), np.float64)              # r[] tail
         self._check_level = self.ceiling * 10.0 ** (-3.0 / 20.0)
+        self._quiet = len(self._history) + len(self._required)  # trailing input frames under check level
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Limit one block; returns the same number of frames, delayed by ``latency``."""
@@ -46,9 +46,17 @@ class Limiter:
             return block
         joined = np.concatenate([self._history, block])          # frames: [-H, n)
         hist = len(self._history)
+        delayed = joined[hist - self.latency: hist - self.latency + n]
+        self._history = joined[-hist:]
+        settled = len(self._required) + 2 * _TP_TAPS
+        if self._quiet >= settled and max(float(block.max()), -float(block.min())) <= self._check_level:
+            # Quiet for longer than the look-ahead and detection reach: the gain is exactly 1.
+            self._quiet += n
+            return delayed.copy()
         # Required gain for frames [-T, n - T) where T = _TP_TAPS (they have full interpolation context).
-        peak = np.concatenate([self._peaks, np.abs(block).max(axis=1)])
-        self._peaks = peak[-hist:]
+        peak = np.abs(joined).max(axis=1)
+        loud = np.flatnonzero(peak[hist:] > self._check_level)
+        self._quiet = self._quiet + n if not len(loud) else n - 1 - int(loud[-1])
         detect = peak[hist - _TP_TAPS: hist + n - _TP_TAPS]
         if peak[hist - _TP_TAPS:].max() > self._check_level:
             detect = np.maximum(detect, self._inter_sample_peaks(joined, hist, n))
@@ -57,16 +65,14 @@ class Limiter:
         self._required = r[-len(self._required):]
         a, b = self._a, self._b
         if r.min() >= 1.0:
-            gain = None
-        else:
-            m = dsp.sliding_min(r, a)  # a == b: the window [n - a, n + b] is centred
-            kernel = np.ones(a + b + 1) / (a + b + 1)
-            g = np.convolve(m, kernel, mode="same")
-            gain = g[len(r) - n - (a + b): len(r) - (a + b)]     # gains for the output frames
-        delayed = joined[hist - self.latency: hist - self.latency + n]
-        self._history = joined[-hist:]
-        if gain is None:
             return delayed.copy()
+        m = dsp.sliding_min(r, a)  # a == b: the window [n - a, n + b] is centred
+        # Moving average over [i - b, i + a] by cumulative sums (O(n), exact enough in float64).
+        width = a + b + 1
+        sums = np.concatenate([[0.0], np.cumsum(m)])
+        first = len(r) - n - (a + b)                               # gain index of the first output frame
+        centres = np.arange(first, first + n)
+        gain = (sums[centres + a + 1] - sums[centres - b]) / width
         return (delayed * gain[:, None]).astype(np.float32)
 
     def _inter_sample_peaks(self, joined: np.ndarray, hist: int, n: int) -> np.ndarray:

@@ -18,6 +18,7 @@ case: output frame n is mix frame n.
 
 from __future__ import annotations
 
+import bisect
 import queue
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -113,7 +114,7 @@ class Session:
         self._stopped_early = False
         self._end_override: int | None = None
         self.finished = False
-        self._status = self._snapshot()
+        self._seen: tuple = ()
         # Prime the limiter so output frame n is mix frame n.
         self._limiter.process(self._mix(self._limiter.latency))
 
@@ -203,7 +204,7 @@ class Session:
             return 0
         if self._paused:
             out.fill(0.0)  # the clock stands still; the limiter keeps its (silent) state
-            self._status = self._snapshot()
+            self._publish()
             return frames
         block = self._mix(frames)
         gain = self._pause.take(frames)
@@ -225,23 +226,31 @@ class Session:
             out[written:] = 0.0
             self.finished = True
         self._out += frames
-        self._status = self._snapshot()
+        self._publish()
         return written
 
     # -- status ---------------------------------------------------------------------------------------
+    def _publish(self) -> None:
+        # One tuple assignment (atomic): status() builds its snapshot from it on the reader's thread, so
+        # the render path does no status work at all.
+        self._seen = (self._out, self.mixer.timeline, self._end_override, self._volume_db,
+                      self.mixer.levels.balance_db, self._paused or self._pausing, self.finished,
+                      self._stopped_early)
+
     def status(self) -> Status:
-        """The latest snapshot (immutable; safe to read from any thread)."""
-        return self._status
+        """A snapshot of where the session is (immutable; safe to call from any thread)."""
+        return self._snapshot(*self._seen) if self._seen else self._snapshot(
+            0, self.mixer.timeline, None, self._volume_db, self.mixer.levels.balance_db, False, False, False)
 
     @property
     def timeline(self) -> Timeline:
         return self.mixer.timeline
 
-    def _snapshot(self) -> Status:
-        tl = self.mixer.timeline
-        now = self._out
-        speaking = any(e.start <= now < e.end for e in tl.voice)
-        upcoming = [e.start for e in tl.voice if e.start > now]
+    def _snapshot(self, now: int, tl: Timeline, end_override: int | None, volume_db: float, balance_db: float,
+                  paused: bool, finished: bool, stopped_early: bool) -> Status:
+        starts = [e.start for e in tl.voice]
+        nxt = bisect.bisect_right(starts, now)
+        speaking = any(e.start <= now < e.end for e in tl.voice[max(0, nxt - 4): nxt])
         index = tl.step_at(now) if tl.steps else -1
         mark = tl.mark(index) if tl.steps and any(m.index == index for m in tl.steps) else None
         return Status(
@@ -251,16 +260,17 @@ class Session:
             step_title=mark.title if mark else "",
             doing=mark.do if mark else "",
             speaking=speaking,
-            countdown_s=(min(upcoming) - now) / self.rate_hz if upcoming else None,
+            countdown_s=(starts[nxt] - now) / self.rate_hz if nxt < len(starts) else None,
             elapsed_s=now / self.rate_hz,
-            total_s=(tl.end if self._end_override is None else self._end_override) / self.rate_hz,
-            volume_db=self._volume_db,
-            balance_db=self.mixer.levels.balance_db,
-            paused=self._paused or self._pausing,
-            finished=self.finished,
-            stopped_early=self._stopped_early,
+            total_s=(tl.end if end_override is None else end_override) / self.rate_hz,
+            volume_db=volume_db,
+            balance_db=balance_db,
+            paused=paused,
+            finished=finished,
+            stopped_early=stopped_early,
         )
 
     def close(self) -> None:
         if self.mixer.music is not None:
             self.mixer.music.close()
+        self.mixer.clips.close()
