@@ -291,16 +291,51 @@ def decode_sequential(name: str, paths, log) -> Run:
 # --- the benchmark -----------------------------------------------------------------------------------------
 
 
-def find_companion(given: str | None) -> list[str]:
-    if given:
-        return [given]
-    beside = Path(sys.executable).with_name("companion")
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("companion")
-    if found:
-        return [found]
-    raise SystemExit("companion not found: install it (pip install -e .) or pass --companion PATH")
+_RUNNER = """import sys
+from companion.cli import main
+sys.argv[0] = "companion"
+sys.exit(main())
+"""
+
+
+def companion_command(work: Path, at: str | None, cache_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """How to run companion, and the environment for it.
+
+    By default the installed package (the work tree, for an editable install). With ``at`` (a git revision),
+    ``companion/`` and ``audio/`` at that revision are exported to ``WORK/snapshot-REV`` and put first on
+    PYTHONPATH: in a shared work tree, files edited during a long run would otherwise mix versions.
+    """
+    runner = work / "run_companion.py"
+    runner.write_text(_RUNNER)
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache_dir))   # companion's track-analysis cache
+    if at:
+        repo = Path(__file__).resolve().parent.parent
+        rev = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", at], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        snapshot = work / f"snapshot-{rev}"
+        if not snapshot.exists():
+            tmp = work / f".snapshot-{rev}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            archive = subprocess.run(["git", "-C", str(repo), "archive", rev, "companion", "audio"],
+                                     capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+            tmp.rename(snapshot)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(snapshot), env.get("PYTHONPATH")]))
+    return [sys.executable, str(runner)], env
+
+
+def source_state() -> str:
+    """The commit the companion package was measured at, and whether its files had uncommitted edits."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "companion"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "an unknown commit"
+    return f"{head}{' + uncommitted edits in companion/' if dirty else ''}"
 
 
 def ratio_line(label: str, num: Run | None, den: Run | None, target: float | None = None) -> str:
@@ -324,7 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-ffmpeg", action="store_true", help="no ffmpeg filter-graph reference")
     parser.add_argument("--skip-companion", action="store_true", help="references only")
     parser.add_argument("--repeat", type=int, default=1, help="runs per timed command, best kept")
-    parser.add_argument("--companion", help="companion executable (default: beside this python)")
+    parser.add_argument("--at", metavar="REV",
+                        help="measure companion/ as committed at git revision REV (exported to the work "
+                             "folder), not the live work tree")
     parser.add_argument("--profile", action="store_true",
                         help="also run companion render (WAV) under cProfile; prints the top functions")
     parser.add_argument("--keep-outputs", action="store_true", help="keep the rendered WAVs (~691 MB each)")
@@ -349,13 +386,14 @@ def main(argv: list[str] | None = None) -> int:
         run.check = check_output(out, expected_s) if run.ok else "FAIL: exit " + str(run.returncode)
         if not args.keep_outputs:
             out.unlink(missing_ok=True)
+            out.with_suffix(".cue").unlink(missing_ok=True)   # companion's chapter sidecar
         runs[key] = run
 
     print(f"session: {session.minutes} min, {len(session.tracks_wav)} tracks, {len(session.clips)} clips "
-          f"(inputs in {args.work})")
+          f"(inputs in {args.work}); companion at {args.at or source_state()}")
+    print("load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     if not args.skip_companion:
-        companion = find_companion(args.companion)
-        env = dict(os.environ, XDG_CACHE_HOME=str(cache_dir))
+        companion, env = companion_command(args.work, args.at, cache_dir)
         sets = [(session, "")] if args.quick else [(session, ""), (inputs.short, " 10-min")]
         for sset, suffix in sets:
             for fmt, music in (("WAV", sset.music_wav), ("MP3", sset.music_mp3)):
@@ -408,7 +446,8 @@ def main(argv: list[str] | None = None) -> int:
             tracks.returncode or clips.returncode, check="tracks + clips (1 process)")
 
     if args.profile and not args.skip_companion:
-        profile(companion, session, out_dir, args.work, dict(os.environ, XDG_CACHE_HOME=str(cache_dir)))
+        profile(companion, session, out_dir, args.work, env)
+    print("load average at end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
     report(runs, session, args.quick)
     return 0 if all(r.ok for r in runs.values()) else 1
@@ -420,10 +459,11 @@ def profile(companion: list[str], session, out_dir: Path, work: Path, env: dict[
 
     stats_path = work / "render.prof"
     out = out_dir / "companion-profile.wav"
-    cmd = [sys.executable, "-m", "cProfile", "-o", str(stats_path), companion[0], "render",
+    cmd = [sys.executable, "-m", "cProfile", "-o", str(stats_path), companion[-1], "render",
            str(session.routine), "-o", str(out), "--music", str(session.music_wav), "--seed", "1"]
     run = measure("companion WAV under cProfile", cmd, env=env)
     out.unlink(missing_ok=True)
+    out.with_suffix(".cue").unlink(missing_ok=True)
     print(f"\ncProfile: {run.wall_s:.2f} s wall (profiled), stats in {stats_path}")
     if run.ok:
         stats = pstats.Stats(str(stats_path))
