@@ -125,3 +125,9 @@ def test_a_bad_settings_file_is_one_error_line_and_exit_2(config_dir):
     result = CliRunner().invoke(main, ["config"])
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and result.output.startswith("Error: settings file")
+
+
+@pytest.mark.parametrize("args", [["config"], ["music"], ["music", "scan"], ["ambient"]])
+def test_settings_music_and_ambient_commands_have_help_with_an_example(args):
+    result = CliRunner().invoke(main, [*args, "--help"])
+    assert result.exit_code == 0 and "Examples:" in result.output and f"companion {args[0]}" in result.output
