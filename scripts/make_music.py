@@ -266,16 +266,25 @@ def _pan_gains(pan: float) -> np.ndarray:
 
 
 def reverb_ir(rt60_s: float, rng: np.random.Generator) -> np.ndarray:
-    """A stereo room: decorrelated noise per channel, highs dying faster than lows, 25 ms pre-delay."""
+    """A stereo room: noise decaying exponentially, highs dying faster than lows, 25 ms pre-delay.
+
+    Above ~250 Hz each channel has its own noise (a wide, decorrelated tail). Below, both share one:
+    independent noise would give every sustained bass note a random L/R phase, sometimes nearly
+    opposite, which cancels in mono and presses on the ears in headphones.
+    """
     frames = int(rt60_s * SYNTH_RATE_HZ)
     t = np.arange(frames) / SYNTH_RATE_HZ
-    noise = rng.standard_normal((frames, 2))
+    bass = signal.butter(2, 250, fs=SYNTH_RATE_HZ, output="sos")
+    own = rng.standard_normal((frames, 2))
+    noise = signal.sosfilt(bass, rng.standard_normal(frames))[:, None] + own - signal.sosfilt(bass, own, axis=0)
     low = signal.sosfilt(signal.butter(2, 2500, fs=SYNTH_RATE_HZ, output="sos"), noise, axis=0)
     decay = lambda seconds: np.exp(-t * np.log(1000.0) / seconds)[:, None]   # noqa: E731
     ir = low * decay(rt60_s) + 0.4 * (noise - low) * decay(0.35 * rt60_s)
     ir[: int(0.005 * SYNTH_RATE_HZ)] *= raised_cosine(int(0.005 * SYNTH_RATE_HZ))[:, None]
     ir = np.concatenate([np.zeros((int(0.025 * SYNTH_RATE_HZ), 2)), ir])
-    return ir / np.sqrt((ir**2).sum(axis=0))
+    freqs_hz = np.fft.rfftfreq(len(ir), 1 / SYNTH_RATE_HZ)
+    band = (freqs_hz > 50) & (freqs_hz < 2500)           # unity mean power gain where the music lives
+    return ir / np.sqrt(np.mean(np.abs(np.fft.rfft(ir, axis=0)[band]) ** 2, axis=0))
 
 
 def render(track: Track, duration_s: float | None = None) -> np.ndarray:
@@ -308,7 +317,7 @@ def render(track: Track, duration_s: float | None = None) -> np.ndarray:
             dry[start:start + len(tone)] += tone[:, None] * _pan_gains(note.pan) * note.gain * 0.6
     ir = reverb_ir(track.reverb_s, np.random.default_rng([track.seed, 10_000]))
     wet = np.stack([signal.oaconvolve(dry[:, c], ir[:, c])[:frames] for c in range(2)], axis=1)
-    mix = 0.65 * dry + 0.55 * wet
+    mix = dry + 0.55 * wet                                 # the room about 3 dB under the instruments
     mix = signal.sosfilt(signal.butter(2, 30, "highpass", fs=SYNTH_RATE_HZ, output="sos"), mix, axis=0)
     mix = signal.sosfilt(signal.butter(4, 9000, fs=SYNTH_RATE_HZ, output="sos"), mix, axis=0)
     fade = fade_in(min(int(FADE_S * SYNTH_RATE_HZ), frames // 2))[:, None]

@@ -98,10 +98,11 @@ def test_track_lasts_three_to_six_minutes(track):
     assert duration_s == pytest.approx(listed_s, abs=0.05), "manifest duration is stale"
 
 
-def test_track_is_stereo_and_wide(track):
+def test_track_is_wide_stereo_without_opposite_phase(track):
     assert track.audio.shape[1] == 2
     correlation = np.corrcoef(track.audio[::7].T)[0, 1]
-    assert correlation < 0.95, f"{track.path.name}: L/R correlation {correlation:.3f}, close to mono"
+    assert 0.1 < correlation < 0.9, (
+        f"{track.path.name}: L/R correlation {correlation:.2f}; near 1 is mono, near or under 0 cancels in mono")
 
 
 def test_track_true_peak_is_at_most_minus_1_dbfs(track):
@@ -110,7 +111,7 @@ def test_track_true_peak_is_at_most_minus_1_dbfs(track):
 
 
 def test_track_loudness_is_the_common_target(track):
-    loudness = pyloudnorm.Meter(RATE_HZ).integrated_loudness(track.audio.astype(np.float64))
+    loudness = pyloudnorm.Meter(RATE_HZ).integrated_loudness(track.audio)   # float32 in, float64 filters
     target = MUSIC_MANIFEST["target_lufs"]
     assert abs(loudness - target) <= LOUDNESS_TOLERANCE_LU, (
         f"{track.path.name}: {loudness:.2f} LUFS, target {target} +- {LOUDNESS_TOLERANCE_LU} LU")
@@ -119,12 +120,13 @@ def test_track_loudness_is_the_common_target(track):
 
 
 def test_track_has_no_dc(track):
-    dc = np.abs(track.audio.astype(np.float64).mean(axis=0)).max()
+    dc = np.abs(np.mean(track.audio, axis=0, dtype=np.float64)).max()
     assert dc < DC_MAX, f"{track.path.name}: DC offset {dc:.2e}"
 
 
 def test_track_has_no_hiss_above_12_khz(track):
-    freqs_hz, power = signal.welch(track.audio.sum(axis=1), RATE_HZ, nperseg=2048, noverlap=0)
+    mono = track.audio[:, 0] + track.audio[:, 1]
+    freqs_hz, power = signal.welch(mono, RATE_HZ, nperseg=2048, noverlap=0)
     above_db = 10 * np.log10(power[freqs_hz > 12_000].sum() / power.sum())
     assert above_db <= -HISS_BELOW_DB, f"{track.path.name}: {above_db:.1f} dB of its energy above 12 kHz"
 
@@ -133,8 +135,8 @@ def test_track_never_leaps_out(track):
     """No 10 ms window more than ONSET_JUMP_MAX_DB above the mean power of the second before it."""
     window = RATE_HZ // 100
     windows = len(track.audio) // window
-    frames = track.audio[: windows * window].reshape(windows, -1).astype(np.float64)   # L R L R ... per window
-    power = 2 * (frames**2).mean(axis=1) + 1e-10          # summed over both channels; floor at -100 dB
+    frames = track.audio[: windows * window].reshape(windows, -1)     # L R L R ... per window
+    power = np.einsum("ij,ij->i", frames, frames).astype(np.float64) / window + 1e-10   # floor: -100 dB
     running = np.concatenate([[0.0], np.cumsum(power)])
     now = np.arange(100, windows)
     previous_second = (running[now] - running[now - 100]) / 100
