@@ -207,18 +207,41 @@ def test_a_bad_cue_is_one_error_line_and_exit_2():
 
 # ------------------------------------------------------------------------------------------ two devices
 
-def start_capture(virtual_sound, sink: str, path: Path):
-    """parec on ``sink``'s monitor; returns (process, monotonic time it was started)."""
-    import os
-    import subprocess
-    import time
+class Capture:
+    """parec on a sink's monitor, read through a pipe with the arrival time of every chunk.
 
-    out = open(path, "wb")
-    started = time.monotonic()
-    proc = subprocess.Popen(["parec", f"--device={sink}.monitor", "--raw", "--format=float32le", "--rate=48000",
-                             "--channels=2", "--latency-msec=10"], stdout=out, env={**os.environ, **virtual_sound.env})
-    out.close()
-    return proc, started
+    ``t0`` is the monotonic time of the capture's first frame: the smallest (arrival time - frames before
+    the chunk / rate) over all chunks, so process start-up and scheduling delays drop out.
+    """
+
+    def __init__(self, virtual_sound, sink: str) -> None:
+        import os
+        import subprocess
+        import threading
+
+        self._proc = subprocess.Popen(["parec", f"--device={sink}.monitor", "--raw", "--format=float32le",
+                                       "--rate=48000", "--channels=2", "--latency-msec=10"],
+                                      stdout=subprocess.PIPE, env={**os.environ, **virtual_sound.env})
+        self._data = bytearray()
+        self.t0 = float("inf")
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        import time
+
+        while chunk := self._proc.stdout.read1(65536):
+            arrived = time.monotonic()
+            frames_before = len(self._data) // 8
+            self._data += chunk
+            self.t0 = min(self.t0, arrived - (frames_before + len(chunk) // 8) / RATE_HZ)
+
+    def stop(self) -> np.ndarray:
+        self._proc.terminate()
+        self._proc.wait(timeout=5)
+        self._reader.join(timeout=5)
+        usable = len(self._data) - len(self._data) % 8
+        return np.frombuffer(bytes(self._data[:usable]), dtype="<f4").reshape(-1, 2)
 
 
 def test_cue_device_hears_only_the_cue_at_its_minute_and_the_room_only_music(virtual_sound, tmp_path, monkeypatch):
@@ -238,8 +261,7 @@ def test_cue_device_hears_only_the_cue_at_its_minute_and_the_room_only_music(vir
     clip = write_tone(tmp_path / "cue.wav", 2000, 0.3, dbfs=-12)
     monkeypatch.setattr(voice, "cue_audio", lambda text: clip)
 
-    room_proc, room_t0 = start_capture(virtual_sound, "room", tmp_path / "room.raw")
-    cue_proc, cue_t0 = start_capture(virtual_sound, "cue", tmp_path / "cue.raw")
+    room_capture, cue_capture = Capture(virtual_sound, "room"), Capture(virtual_sound, "cue")
     time.sleep(0.5)
     try:
         started = time.monotonic()
@@ -249,15 +271,11 @@ def test_cue_device_hears_only_the_cue_at_its_minute_and_the_room_only_music(vir
         print(f"ambient took {time.monotonic() - started:.1f} s")
         time.sleep(0.3)
     finally:
-        for proc in (room_proc, cue_proc):
-            proc.terminate()
-            proc.wait(timeout=5)
+        room, cue = room_capture.stop(), cue_capture.stop()
     assert result.exit_code == 0, result.output
-    room = np.fromfile(tmp_path / "room.raw", dtype="<f4").reshape(-1, 2)
-    cue = np.fromfile(tmp_path / "cue.raw", dtype="<f4").reshape(-1, 2)
 
-    marker_abs = room_t0 + onset_s(room, 4000)            # session second 6.000 in the room
-    cue_abs = cue_t0 + onset_s(cue, 2000)                 # the cue, due at minute 0.1 = second 6.000
+    marker_abs = room_capture.t0 + onset_s(room, 4000)            # session second 6.000 in the room
+    cue_abs = cue_capture.t0 + onset_s(cue, 2000)                 # the cue, due at minute 0.1 = second 6.000
     print(f"cue offset from its minute: {1000 * (cue_abs - marker_abs):+.1f} ms")
     assert abs(cue_abs - marker_abs) <= 0.05, f"cue {1000 * (cue_abs - marker_abs):+.0f} ms from its minute"
     assert band_level_db(room, 2000, 0.05, 0.05).max() < band_level_db(cue, 2000, 0.05, 0.05).max() - 40, \
