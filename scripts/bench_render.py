@@ -159,12 +159,6 @@ def measure(name: str, cmd: list[str], *, env: dict[str, str] | None = None, std
     return run
 
 
-def best_of(repeat: int, fn) -> Run:
-    """The fastest of ``repeat`` runs (the machine is shared: the minimum is the least disturbed)."""
-    runs = [fn() for _ in range(repeat)]
-    return min(runs, key=lambda r: (not r.ok, r.wall_s))
-
-
 # --- output sanity -----------------------------------------------------------------------------------------
 
 
@@ -358,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-pydub", action="store_true", help="no pydub reference")
     parser.add_argument("--skip-ffmpeg", action="store_true", help="no ffmpeg filter-graph reference")
     parser.add_argument("--skip-companion", action="store_true", help="references only")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per timed command, best kept")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of the timed commands (interleaved), the fastest run of each kept")
     parser.add_argument("--at", metavar="REV",
                         help="measure companion/ as committed at git revision REV (exported to the work "
                              "folder), not the live work tree")
@@ -380,18 +375,25 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(exist_ok=True)
     cache_dir = args.work / "companion-cache"
     shutil.rmtree(cache_dir, ignore_errors=True)   # first run of each input set is cold
-    runs: dict[str, Run] = {}
 
-    def finish(key: str, run: Run, out: Path, expected_s: float) -> None:
-        run.check = check_output(out, expected_s) if run.ok else "FAIL: exit " + str(run.returncode)
-        if not args.keep_outputs:
-            out.unlink(missing_ok=True)
-            out.with_suffix(".cue").unlink(missing_ok=True)   # companion's chapter sidecar
-        runs[key] = run
+    def checked(run: Run, out: Path | None, expected_s: float) -> Run:
+        if out is not None:
+            run.check = check_output(out, expected_s) if run.ok else f"FAIL: exit {run.returncode}"
+            if not args.keep_outputs:
+                out.unlink(missing_ok=True)
+                out.with_suffix(".cue").unlink(missing_ok=True)   # companion's chapter sidecar
+        return run
 
     print(f"session: {session.minutes} min, {len(session.tracks_wav)} tracks, {len(session.clips)} clips "
           f"(inputs in {args.work}); companion at {args.at or source_state()}")
     print("load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+
+    # Jobs: (key, command or thunk, output file, expected length). Cold runs go first, once each (they need
+    # the empty cache); the rest run in rounds, each round every job once, best run kept: interleaving
+    # spreads the machine's changing load over all of them instead of over whichever ran last.
+    cold: list[tuple[str, list[str], Path, float]] = []
+    jobs: list[tuple[str, object, Path | None, float]] = []
+    env: dict[str, str] = {}
     if not args.skip_companion:
         companion, env = companion_command(args.work, args.at, cache_dir)
         sets = [(session, "")] if args.quick else [(session, ""), (inputs.short, " 10-min")]
@@ -399,24 +401,18 @@ def main(argv: list[str] | None = None) -> int:
             for fmt, music in (("WAV", sset.music_wav), ("MP3", sset.music_mp3)):
                 if suffix and fmt == "MP3":
                     continue
-                for temp in ("cold", "warm"):
-                    out = out_dir / f"companion-{sset.minutes}-{fmt.lower()}.wav"
-                    cmd = [*companion, "render", str(sset.routine), "-o", str(out), "--music", str(music),
-                           "--seed", "1"]
-                    key = f"companion {fmt}{suffix} ({temp})"
-                    run = measure(key, cmd, env=env) if temp == "cold" else best_of(
-                        args.repeat, lambda cmd=cmd, key=key: measure(key, cmd, env=env))
-                    finish(key, run, out, sset.total_s)
-
+                out = out_dir / f"companion-{sset.minutes}-{fmt.lower()}.wav"
+                cmd = [*companion, "render", str(sset.routine), "-o", str(out), "--music", str(music),
+                       "--seed", "1"]
+                cold.append((f"companion {fmt}{suffix} (cold)", cmd, out, sset.total_s))
+                jobs.append((f"companion {fmt}{suffix} (warm)", cmd, out, sset.total_s))
     if not args.skip_ffmpeg:
         for fmt, tracks in (("WAV", session.tracks_wav), ("MP3", session.tracks_mp3)):
             music = playlist(tracks, total_s, bench_inputs.TRACK_S, bench_inputs.CROSSFADE_S)
             out = out_dir / f"ffmpeg-{fmt.lower()}.wav"
-            cmd = ffmpeg_graph_cmd(music, session.clips, total_s, bench_inputs.SLOT_S,
-                                   bench_inputs.CROSSFADE_S, out, args.work / f"graph-{fmt.lower()}.txt")
-            key = f"ffmpeg graph {fmt}"
-            finish(key, best_of(args.repeat, lambda cmd=cmd, key=key: measure(key, cmd)), out, total_s)
-
+            jobs.append((f"ffmpeg graph {fmt}", ffmpeg_graph_cmd(
+                music, session.clips, total_s, bench_inputs.SLOT_S, bench_inputs.CROSSFADE_S, out,
+                args.work / f"graph-{fmt.lower()}.txt"), out, total_s))
     if not args.skip_pydub:
         out = out_dir / "pydub-wav.wav"
         job = args.work / "pydub-job.json"
@@ -426,18 +422,33 @@ def main(argv: list[str] | None = None) -> int:
             "clips": [[str(c.path), c.start_s] for c in session.clips],
             "total_s": total_s, "crossfade_ms": round(bench_inputs.CROSSFADE_S * 1000),
             "duck_db": bench_inputs.DUCK_DB, "out": str(out)}))
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--pydub-job", str(job)]
-        finish("pydub WAV", best_of(args.repeat, lambda: measure("pydub WAV", cmd)), out, total_s)
+        jobs.append(("pydub WAV", [sys.executable, str(Path(__file__).resolve()), "--pydub-job", str(job)],
+                     out, total_s))
+    clip_paths = [c.path for c in session.clips]
+    null = open(os.devnull, "wb")
+    jobs += [
+        ("decode WAV tracks", lambda: decode_sequential("decode WAV tracks", session.tracks_wav, print), None, 0),
+        ("decode MP3 tracks", lambda: decode_sequential("decode MP3 tracks", session.tracks_mp3, print), None, 0),
+        ("decode clips (1 per file)", lambda: decode_sequential("decode clips (1 per file)", clip_paths, print),
+         None, 0),
+        ("decode clips (1 process)", lambda: measure("decode clips (1 process)", decode_all_cmd(clip_paths),
+                                                     stdout=null), None, 0),
+    ]
 
-    with open(os.devnull, "wb") as null:
-        runs["decode WAV tracks"] = best_of(args.repeat, lambda: decode_sequential(
-            "decode WAV tracks", session.tracks_wav, print))
-        runs["decode MP3 tracks"] = best_of(args.repeat, lambda: decode_sequential(
-            "decode MP3 tracks", session.tracks_mp3, print))
-        runs["decode clips (1 per file)"] = best_of(args.repeat, lambda: decode_sequential(
-            "decode clips (1 per file)", [c.path for c in session.clips], print))
-        runs["decode clips (1 process)"] = best_of(args.repeat, lambda: measure(
-            "decode clips (1 process)", decode_all_cmd([c.path for c in session.clips]), stdout=null))
+    runs: dict[str, Run] = {}
+    for key, cmd, out, expected_s in cold:
+        runs[key] = checked(measure(key, cmd, env=env), out, expected_s)
+    best: dict[str, Run] = {}
+    for round_index in range(max(1, args.repeat)):
+        if args.repeat > 1:
+            print(f"round {round_index + 1} of {args.repeat}")
+        for key, cmd, out, expected_s in jobs:
+            run = cmd() if callable(cmd) else measure(key, cmd, env=env if key.startswith("companion") else None)
+            run = checked(run, out, expected_s)
+            if key not in best or (run.ok, -run.wall_s) > (best[key].ok, -best[key].wall_s):
+                best[key] = run
+    null.close()
+    runs.update(best)
     for fmt in ("WAV", "MP3"):
         tracks, clips = runs[f"decode {fmt} tracks"], runs["decode clips (1 process)"]
         runs[f"decode-all {fmt} (floor)"] = Run(
