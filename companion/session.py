@@ -115,8 +115,12 @@ class Session:
         self._end_override: int | None = None
         self.finished = False
         self._seen: tuple = ()
+        # The cue bus (ambient --cue-device) is delayed like the main output, so the two stay aligned.
+        self._cue_delay = np.zeros((0, CHANNELS), np.float32)
+        self._cues = np.zeros((0, CHANNELS), np.float32)
         # Prime the limiter so output frame n is mix frame n.
         self._limiter.process(self._mix(self._limiter.latency))
+        self._queue_cues(1.0)
 
     # -- controls -------------------------------------------------------------------------------------
     def post(self, command: str, value: float | None = None) -> None:
@@ -204,13 +208,16 @@ class Session:
             return 0
         if self._paused:
             out.fill(0.0)  # the clock stands still; the limiter keeps its (silent) state
+            self._cues = np.zeros((frames, CHANNELS), np.float32)
             self._publish()
             return frames
         block = self._mix(frames)
         gain = self._pause.take(frames)
         if self._pausing and not self._pause.moving:
             self._paused, self._pausing = True, False
-        gain = gain * self._volume.take(frames) * self._quit.take(frames)
+        gain = gain * self._quit.take(frames)
+        self._queue_cues(gain, frames)
+        gain = gain * self._volume.take(frames)
         if isinstance(gain, np.ndarray):
             block *= gain[:, None].astype(np.float32)
         elif gain != 1.0:
@@ -228,6 +235,23 @@ class Session:
         self._out += frames
         self._publish()
         return written
+
+    def _queue_cues(self, gain: float | np.ndarray, frames: int | None = None) -> None:
+        """Delay the cue bus of the frames just mixed by the limiter's latency (with pause/quit fades)."""
+        cues = self.mixer.render_cues()
+        if cues is None:
+            return
+        cues = cues * (gain[:, None] if isinstance(gain, np.ndarray) else gain)
+        self._cue_delay = np.concatenate([self._cue_delay, cues.astype(np.float32)])
+        if frames is not None:
+            self._cues, self._cue_delay = self._cue_delay[:frames], self._cue_delay[frames:]
+
+    def render_cues(self, out: np.ndarray) -> None:
+        """The cue bus for the same output frames as the last ``render`` (only for sessions built with
+        separate cues; otherwise silence)."""
+        out.fill(0.0)
+        take = min(len(out), len(self._cues))
+        out[:take] = self._cues[:take]
 
     # -- status ---------------------------------------------------------------------------------------
     def _publish(self) -> None:

@@ -128,3 +128,21 @@ def test_an_interrupted_render_leaves_no_file(tmp_path, routine, sig):
     assert proc.returncode == 130, stderr
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if ".partial" in p.name or p.suffix == ".cue"] == []
+
+
+def test_settings_fill_in_what_the_command_line_leaves_out(tmp_path, routine):
+    import pyloudnorm
+
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    (config_dir / "config.toml").write_text(f'music = ["{tmp_path / "noise"}"]\nloudness_lufs = -30\n')
+    env = {"COMPANION_CONFIG_DIR": str(config_dir)}
+    quiet, loud = tmp_path / "quiet.wav", tmp_path / "loud.wav"
+    assert companion("render", str(routine), "-o", str(quiet), env_extra=env).returncode == 0
+    result = companion("render", str(routine), "-o", str(loud), "--loudness", "-18", env_extra=env)
+    assert result.returncode == 0, result.stderr
+    meter = pyloudnorm.Meter(RATE)
+    from_settings = meter.integrated_loudness(soundfile.read(str(quiet))[0])
+    from_option = meter.integrated_loudness(soundfile.read(str(loud))[0])
+    assert from_settings == pytest.approx(-30.0, abs=1.0), "the settings file's loudness applies"
+    assert from_option == pytest.approx(-18.0, abs=1.0), "the command line wins over the settings file"

@@ -20,11 +20,12 @@ from companion.errors import DeviceError, ExitCode
 @click.argument("routine", required=False)
 @session_options
 @click.option("--device", help="Output device: index or part of its name (see `companion devices`).")
-@click.option("--volume", "volume_db", type=click.FloatRange(-40, 12), default=0.0, show_default=True,
-              metavar="DB", help="Start volume in dB (+/- keys change it while playing).")
+@click.option("--volume", "volume_db", type=click.FloatRange(-40, 12), default=None,
+              metavar="DB", help="Start volume in dB (default: the settings file's, else 0; +/- keys change it).")
 @click.option("--no-keys", is_flag=True, help="No key controls or status line: one log line per step.")
 def play_command(routine: str | None, minutes: float | None, music: tuple[Path, ...], seed: int,
-                 loudness: float | None, device: str | None, volume_db: float, no_keys: bool) -> None:
+                 loudness: float | None, order: str | None, device: str | None, volume_db: float | None,
+                 no_keys: bool) -> None:
     """Play a guided session live (default: the default built-in routine).
 
     \b
@@ -43,7 +44,14 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
     from companion.routine import DEFAULT_ROUTINE, load_routine
     from companion.statusline import ending_line
 
+    from companion import config
+    from companion.cli.render import with_settings
+
     signal.signal(signal.SIGTERM, _terminate)     # until the player takes over: same as Ctrl-C
+    settings = config.load_settings()
+    chosen = with_settings(music, loudness, order)
+    device = config.effective(device, "device", settings)
+    volume_db = config.effective(volume_db, "volume_db", settings)
     routine = routine or DEFAULT_ROUTINE
     loaded = load_routine(routine)
     import companion.engine  # noqa: F401 - numpy and the mixer load while PortAudio scans the devices
@@ -51,13 +59,16 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
         output = resolve_device(device)
     except DeviceError as err:
         click.echo(f"{str(err)[0].upper()}{str(err)[1:]}.", err=True)
-        _render_instead(routine, minutes=minutes, music=music, seed=seed, loudness=loudness)
-        sys.exit(int(ExitCode.FAILURE))
+        _render_instead(routine, minutes=minutes, seed=seed, **chosen)
+        return  # the session was delivered, as a file: the job is done
 
     from companion.engine import build_session
 
-    session = build_session(loaded, minutes=minutes, music=music, seed=seed,
-                            loudness_lufs=loudness, rate_hz=preferred_rate_hz(output), volume_db=volume_db)
+    session = build_session(loaded, minutes=minutes, music=chosen["music"], seed=seed,
+                            loudness_lufs=chosen["loudness"], shuffle=chosen["shuffle"],
+                            rate_hz=preferred_rate_hz(output), volume_db=volume_db)
+    if settings.balance_db:
+        session.post("balance", settings.balance_db)
     try:
         result = play_session(session, output, keys=not no_keys)
     finally:

@@ -10,11 +10,14 @@ import click
 
 from companion.routine import DEFAULT_ROUTINE, load_routine
 
-MUSIC_HELP = "Music file or folder (searched recursively); repeat for more. Default: the routine's music."
+MUSIC_HELP = ("Music file or folder (searched recursively), or 'none' for the voice alone; repeat for more. "
+              "Default: the settings file's music, else the routine's.")
 
 
 def session_options(func):
     """The options `render` and `play` share, so both build the same session from the same words."""
+    func = click.option("--order", type=click.Choice(["shuffle", "name"]), default=None,
+                        help="Music order (default: the settings file's, else shuffle).")(func)
     func = click.option("--loudness", type=click.FloatRange(-35, -10), default=None, metavar="LUFS",
                         help="Integrated loudness of the output (default: the routine's, normally -20).")(func)
     func = click.option("--seed", type=int, default=0, show_default=True,
@@ -26,16 +29,32 @@ def session_options(func):
     return func
 
 
+def with_settings(music: tuple[Path, ...], loudness: float | None, order: str | None) -> dict:
+    """Fill what the command line left out from the settings file (`companion config`).
+
+    Precedence: command line, then the settings file, then the routine's own [session] values.
+    """
+    from companion import config
+
+    settings = config.load_settings()
+    return {
+        "music": tuple(config.effective(music, "music", settings)),
+        "loudness": config.effective(loudness, "loudness_lufs", settings),
+        "shuffle": config.effective(order, "order", settings) != "name",
+    }
+
+
 def render_routine_to_file(routine_name: str, output: Path, *, minutes: float | None = None,
                            music: tuple[Path, ...] = (), seed: int = 0, loudness: float | None = None,
-                           show_progress: bool | None = None):
+                           shuffle: bool = True, show_progress: bool | None = None):
     """Build the session for ``routine_name`` and write it to ``output``; returns ``export.Rendered``."""
     from companion.engine import build_session
     from companion.export import output_format, render_to_file
 
     output_format(output)  # a bad -o fails before any work
     routine = load_routine(routine_name)
-    session = build_session(routine, minutes=minutes, music=music, seed=seed, loudness_lufs=loudness)
+    session = build_session(routine, minutes=minutes, music=music, seed=seed, loudness_lufs=loudness,
+                            shuffle=shuffle)
     if show_progress is None:
         show_progress = sys.stderr.isatty()
     if not show_progress:
@@ -62,10 +81,11 @@ def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001 - signal handler signa
               help="The file to write; the format comes from the extension: .wav .flac .mp3 .ogg")
 @session_options
 def render(routine: str, output: Path, minutes: float | None, music: tuple[Path, ...], seed: int,
-           loudness: float | None) -> None:
+           loudness: float | None, order: str | None) -> None:
     """Render a session to an audio file, with a chapter mark for each step.
 
     ROUTINE is a built-in name (see `companion routines`) or a routine file; default: head-and-neck.
+    Options left out come from the settings file (`companion config`), then from the routine.
     The file is written under a temporary name and renamed when complete, so an error or Ctrl-C
     never leaves half a file. Chapters: ID3 chapters (mp3), CHAPTER comments (ogg, flac), a .cue sheet (wav).
 
@@ -76,7 +96,8 @@ def render(routine: str, output: Path, minutes: float | None, music: tuple[Path,
       companion render my-routine.toml -o evening.wav --minutes 20 --loudness -23
     """
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-    result = render_routine_to_file(routine, output, minutes=minutes, music=music, seed=seed, loudness=loudness)
+    result = render_routine_to_file(routine, output, minutes=minutes, seed=seed,
+                                    **with_settings(music, loudness, order))
     minutes_s = int(round(result.seconds))
     extra = f" and {result.sidecar.name}" if result.sidecar else ""
     click.echo(f"Wrote {result.path}{extra}: {minutes_s // 60}:{minutes_s % 60:02d}, "
