@@ -93,8 +93,8 @@ def encode_opus(audio: np.ndarray, path: Path, *, bitrate_kbps: int, title: str)
 SYNTH_RATE_HZ = 24_000
 TARGET_LUFS = -23.0
 TRUE_PEAK_MAX_DB = -1.0
-FADE_S = 10.0                 # fade at each end, so any two tracks crossfade seamlessly
-FADE_FLOOR_DB = -60.0         # the fades run evenly in dB from here, so the level never leaps
+FADE_S = 8.0                  # fade at each end: quiet edges that still sum well in a crossfade
+FADE_SHAPE = 0.75             # the fade is raised-cosine ** this (see render)
 BITRATE_KBPS = 48             # nominal; Opus VBR spends ~60 kbit/s on these tonal pads
 MUSIC_DIR = AUDIO_DIR / "music"
 _SCALE_PITCH_CLASSES = tuple(_SEMITONES[p] + 9 for p in SCALE)     # semitones above C: D=2 E=4 F#=6 A=9 B=11
@@ -198,14 +198,6 @@ def _slow_sine(frames: int, period_s: float, phase: float) -> np.ndarray:
     """A sine LFO at control rate, held for ``_CONTROL_FRAMES`` (steps far below audibility)."""
     t = np.arange(frames // _CONTROL_FRAMES + 1) * (_CONTROL_FRAMES / SYNTH_RATE_HZ)
     return np.repeat(np.sin(2 * np.pi * t / period_s + phase).astype(np.float32), _CONTROL_FRAMES)[:frames]
-
-
-def fade_in(frames: int) -> np.ndarray:
-    """0 -> 1 over ``frames``: even in dB from FADE_FLOOR_DB (smooth shoulders), from exact silence."""
-    gain = 10 ** (FADE_FLOOR_DB * (1 - raised_cosine(frames)) / 20)
-    edge = min(frames, SYNTH_RATE_HZ // 20)
-    gain[:edge] *= raised_cosine(edge)
-    return gain
 
 
 def _envelope(frames: int, attack_s: float, release_s: float) -> np.ndarray:
@@ -320,7 +312,12 @@ def render(track: Track, duration_s: float | None = None) -> np.ndarray:
     mix = dry + 0.55 * wet                                 # the room about 3 dB under the instruments
     mix = signal.sosfilt(signal.butter(2, 30, "highpass", fs=SYNTH_RATE_HZ, output="sos"), mix, axis=0)
     mix = signal.sosfilt(signal.butter(4, 9000, fs=SYNTH_RATE_HZ, output="sos"), mix, axis=0)
-    fade = fade_in(min(int(FADE_S * SYNTH_RATE_HZ), frames // 2))[:, None]
+    # The fade's shape balances three things. Even in dB, two tracks overlapping in the engine's 6 s
+    # equal-power crossfade would meet in a near-silent hole (-40 dB); a plain raised cosine starts so
+    # steeply (gain ~ t^2) that its first second leaps ~10 dB over the one before; raised cosine ** 0.75
+    # dips ~8 dB in that crossfade (~2.4 dB in a 10 s one), rises at most ~9 dB, and its first 0.5 s stay
+    # more than 30 dB under the track.
+    fade = raised_cosine(min(int(FADE_S * SYNTH_RATE_HZ), frames // 2))[:, None] ** FADE_SHAPE
     mix[:len(fade)] *= fade
     mix[frames - len(fade):] *= fade[::-1]
     up = RATE_HZ // SYNTH_RATE_HZ                          # Kaiser beta 9: images ~90 dB down

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -188,6 +190,16 @@ def test_chime_stays_clearly_under_the_voice(chime):
 
 
 # --- the folder and the generator ------------------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+@pytest.mark.parametrize("path", TRACK_PATHS + CHIME_PATHS, ids=lambda path: path.name)
+def test_ffmpeg_decodes_it_as_48_khz_stereo(path):
+    """The engine streams music through ffmpeg: the first seconds must decode there too, cleanly."""
+    result = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-t", "3", "-i", str(path), "-f", "f32le", "-"],
+                            capture_output=True, check=False)
+    assert result.returncode == 0 and not result.stderr, result.stderr.decode(errors="replace")
+    assert len(result.stdout) == 3 * RATE_HZ * 2 * 4, "expected 3 s of 48 kHz stereo float"
+
 
 def test_audio_folder_stays_under_30_mb():
     total = sum(path.stat().st_size for path in AUDIO_DIR.rglob("*") if path.is_file())
