@@ -292,6 +292,12 @@ sys.exit(main())
 """
 
 
+def resolve_rev(rev: str) -> str:
+    repo = Path(__file__).resolve().parent.parent
+    return subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", rev], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
 def companion_command(work: Path, at: str | None, cache_dir: Path) -> tuple[list[str], dict[str, str]]:
     """How to run companion, and the environment for it.
 
@@ -304,8 +310,7 @@ def companion_command(work: Path, at: str | None, cache_dir: Path) -> tuple[list
     env = dict(os.environ, XDG_CACHE_HOME=str(cache_dir))   # companion's track-analysis cache
     if at:
         repo = Path(__file__).resolve().parent.parent
-        rev = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", at], capture_output=True, text=True,
-                             check=True).stdout.strip()
+        rev = resolve_rev(at)
         snapshot = work / f"snapshot-{rev}"
         if not snapshot.exists():
             tmp = work / f".snapshot-{rev}.tmp"
@@ -385,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         return run
 
     print(f"session: {session.minutes} min, {len(session.tracks_wav)} tracks, {len(session.clips)} clips "
-          f"(inputs in {args.work}); companion at {args.at or source_state()}")
+          f"(inputs in {args.work}); companion at "
+          f"{resolve_rev(args.at) + ' (snapshot)' if args.at else source_state()}")
     print("load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
     # Jobs: (key, command or thunk, output file, expected length). Cold runs go first, once each (they need
