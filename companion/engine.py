@@ -144,6 +144,16 @@ def plan_levels(timeline: Timeline, target_lufs: float, *, duck_db: float, voice
     return Levels(music_lufs=music_lufs, voice_lufs=music_lufs + over, duck_db=duck_db)
 
 
+def builtin_fade_s() -> float:
+    """How long the built-in tracks fade in and out by themselves (their manifest's ``fade_s``)."""
+    import json
+
+    try:
+        return float(json.loads((audio_dir() / "music" / "manifest.json").read_text())["fade_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 8.0
+
+
 def music_stream(sources: Sequence[str | Path], *, seed: int, shuffle: bool, rate_hz: int, target_lufs: float,
                  crossfade_s: float) -> MusicStream | None:
     """The music bus for ``sources`` ("builtin", "none", files, folders); unreadable user music falls back
@@ -172,6 +182,10 @@ def music_stream(sources: Sequence[str | Path], *, seed: int, shuffle: bool, rat
         bundled = library.builtin_tracks()
         return library.playlist(bundled, seed=seed, shuffle=shuffle) if bundled else iter(())
 
+    if tracks and set(tracks) <= set(library.builtin_tracks()):
+        # The built-in tracks fade in and out over their own first and last seconds; a crossfade that
+        # covers those fades keeps the level even (6 s left an ~8 dB dip between them, 10 s about 3 dB).
+        crossfade_s = max(crossfade_s, builtin_fade_s() + 2.0)
     playlist: Iterator[Path] = library.playlist(tracks, seed=seed, shuffle=shuffle) if tracks else iter(())
     return MusicStream(playlist, lambda path: library.track_info(path).loudness_lufs, rate_hz=rate_hz,
                        target_lufs=target_lufs, crossfade_s=crossfade_s,
