@@ -54,7 +54,8 @@ STATS_ENV = "COMPANION_PLAYER_STATS"   # a path: when set, play() writes its fig
 
 BLOCK_FRAMES = 1024
 AHEAD_S = 0.5             # how far the producer renders ahead of the callback
-LATENCY_S = 0.15          # device buffer asked of PortAudio: absorbs a late callback (GIL, scheduler)
+LATENCY_S = 0.3           # device buffer asked of PortAudio: absorbs a late callback (GIL, busy CPU);
+                          # 0.15 s gave 3 underflows in 2 min with the other core busy, 0.3 s none
 RETRY_EVERY_S = 1.0       # device lost: how often the default device is tried again
 RETRY_FOR_S = 120.0       # ... and for how long before giving up
 
