@@ -103,7 +103,8 @@ class MusicStream:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="music-prepare")
         self._warned: set[Path] = set()
         self._failures_in_row = 0
-        self._silent = False
+        self._last_opened: Path | None = None
+        self._repeat_allowed = False
         self.current: Path | None = None
         self._buffer = _Fifo()  # decoded, not yet emitted (gain applied)
         self._track: _Opened | None = None
@@ -118,6 +119,11 @@ class MusicStream:
                 path = next(self._playlist)
             except StopIteration:
                 path = None
+            if path is not None and path == self._last_opened and not self._repeat_allowed:
+                # Never the same track twice in a row, even when a broken file between two rounds of
+                # the playlist was skipped; a playlist with one good track still repeats it.
+                self._repeat_allowed = True
+                continue
             if path is None or self._failures_in_row >= 50:
                 if self._fallback is not None:
                     log.warning("no music could be read; using the built-in music")
@@ -132,6 +138,7 @@ class MusicStream:
             except CompanionError as err:
                 self._skip(path, str(err))
                 continue
+            self._last_opened, self._repeat_allowed = path, False
             return _Opened(path, decoder, float(dsp.db_to_gain(gain_db)))
 
     def _skip(self, path: Path, reason: str) -> None:

@@ -106,3 +106,29 @@ def test_unreadable_tracks_are_skipped_with_one_warning_each(tmp_path, caplog):
     assert sum("bad.mp3" in m for m in warned) == 1, warned
     assert sum("empty.wav" in m for m in warned) == 1, warned
     assert kit.windows_db(out[RATE:], window_s=1.0).min() > -40.0, "the good track fills the stream"
+
+
+def test_a_skipped_file_between_rounds_never_makes_a_track_play_twice_in_a_row(tmp_path):
+    a = kit.write(tmp_path / "a.wav", kit.noise(1.5, -20.0, seed=20))
+    b = kit.write(tmp_path / "b.wav", kit.noise(1.5, -20.0, seed=21))
+    broken = tmp_path / "broken.mp3"
+    broken.write_text("not audio")
+    # Rounds of the playlist: a, broken | a, b | ...: without care "a" would follow "a".
+    stream = MusicStream(iter([a, broken, a, b, a, b]), lambda path: -20.0, rate_hz=RATE, target_lufs=-20.0,
+                         crossfade_s=0.5)
+    played = []
+    for _ in range(60):
+        stream.read(4800)
+        if not played or played[-1] != stream.current:
+            played.append(stream.current)
+    stream.close()
+    assert played[:3] == [a, b, a], played
+    assert all(x != y for x, y in zip(played, played[1:]))
+
+
+def test_a_single_good_track_still_repeats(tmp_path):
+    a = kit.write(tmp_path / "a.wav", kit.noise(1.0, -20.0, seed=22))
+    stream = _stream([a], crossfade_s=0.3)
+    out = np.concatenate([stream.read(4800) for _ in range(50)])
+    stream.close()
+    assert kit.windows_db(out, window_s=0.5).min() > -40.0, "one track loops without gaps"
