@@ -22,6 +22,7 @@ All figures and ratios come from this one run; the machine is shared and noisy, 
 seconds across runs, and look at the CPU ratios too (less disturbed by other load than wall time).
 
     python scripts/bench_render.py                  # full benchmark (inputs made once, ~5 min)
+    python scripts/bench_render.py --at HEAD --repeat 2   # committed engine, best of 2 interleaved rounds
     python scripts/bench_render.py --quick          # 10-minute version, a smoke test
     python scripts/bench_render.py --profile        # + cProfile of companion render (WAV, warm)
 """
