@@ -217,6 +217,7 @@ class Player:
         self._abort_faded = False
         self._device_underflows = 0
         self._ring_underruns = 0
+        self._last_underrun_block = -1
         self._blocks = 0
         self._render_total_s = 0.0
         self._render_max_s = 0.0
@@ -253,6 +254,7 @@ class Player:
             outdata.fill(0.0)
             if not self._producer_done:
                 self._ring_underruns += 1
+                self._last_underrun_block = self._blocks
         self._blocks += 1
 
     def _stream_finished(self) -> None:
@@ -359,7 +361,11 @@ class Player:
                 self._say("Resumed on the default sound device.")
                 return
             except Exception as err:  # noqa: BLE001 - any PortAudio failure: wait and try again
-                if self._interrupts or time.monotonic() > deadline:
+                if self._interrupts:          # Ctrl-C while waiting: nothing is playing, just end
+                    self._stop_now()
+                    self._abort_faded = True
+                    return
+                if time.monotonic() > deadline:
                     raise DeviceError(f"the sound device stopped and none came back ({err})") from err
                 time.sleep(RETRY_EVERY_S)
 
@@ -368,7 +374,7 @@ class Player:
         _sounddevice()
         producer = threading.Thread(target=self._produce, name="companion-render", daemon=True)
         producer.start()
-        prefill = min(self._n, 3)
+        prefill = self._n // 2           # the device takes its first blocks in a burst
         while self._written < prefill and not self._producer_done:
             time.sleep(0.002)
         _hold_gc()
@@ -418,7 +424,8 @@ class Player:
         """The run's figures as JSON (underflows, render times, stream start), for tests and benchmarks."""
         figures = {k: v for k, v in vars(self.result).items() if k not in ("status", "stopped_at")}
         figures.update(device=self.device.name, rate_hz=self.rate_hz, block_frames=self.block_frames,
-                       latency_s=self.latency_s)
+                       latency_s=self.latency_s, last_ring_underrun_s=self._last_underrun_block
+                       * self.block_frames / self.rate_hz if self._last_underrun_block >= 0 else None)
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(figures, fh, indent=1)
 
