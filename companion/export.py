@@ -95,14 +95,14 @@ def _write(session: Session, tmp: Path, fmt: str, *, progress: Progress | None, 
     if fmt in ("wav", "flac"):
         import soundfile
 
-        dither = np.random.default_rng(seed)
+        dither = Dither(seed)
         subtype = "PCM_16" if fmt == "wav" else "PCM_24"
         with soundfile.SoundFile(str(tmp), "w", samplerate=session.rate_hz, channels=CHANNELS,
                                  subtype=subtype, format=fmt.upper()) as out:
             while not session.finished:
                 written = session.render(block)
                 if written:
-                    out.write(to_int16(block[:written], dither) if fmt == "wav" else block[:written])
+                    out.write(dither.to_int16(block[:written], done) if fmt == "wav" else block[:written])
                 done += written
                 if progress:
                     progress(done, max(total, session.timeline.end))
@@ -135,12 +135,30 @@ def _write(session: Session, tmp: Path, fmt: str, *, progress: Progress | None, 
     return done
 
 
-def to_int16(block: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """float → 16-bit with TPDF dither (±1 LSB triangular); the sequence of draws is block-size invariant."""
-    noise = rng.random(block.shape + (2,))
-    tpdf = (noise[..., 0] - noise[..., 1]).astype(np.float32)
-    scaled = block * np.float32(32767.0) + tpdf
-    return np.clip(np.rint(scaled), -32768, 32767).astype(np.int16)
+class Dither:
+    """float → 16-bit with TPDF dither (triangular, ±1 LSB) from a seeded table indexed by absolute frame.
+
+    Indexing by frame keeps the output independent of block sizes; a table (2^18 frames, 5.5 s at 48 kHz)
+    costs one lookup instead of drawing random numbers for every sample (~10x faster). Its repetition
+    every 5.5 s sits at -96 dBFS: far below hearing and below the music's own noise.
+    """
+
+    FRAMES = 1 << 18
+
+    def __init__(self, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        uniform = rng.random((self.FRAMES, CHANNELS, 2), dtype=np.float32)
+        self._table = uniform[..., 0] - uniform[..., 1]
+
+    def to_int16(self, block: np.ndarray, first_frame: int) -> np.ndarray:
+        n = len(block)
+        start = first_frame % self.FRAMES
+        idx = (np.arange(start, start + n) % self.FRAMES) if start + n > self.FRAMES else slice(start, start + n)
+        scaled = block * np.float32(32767.0)
+        scaled += self._table[idx]
+        np.rint(scaled, out=scaled)
+        np.clip(scaled, -32768, 32767, out=scaled)
+        return scaled.astype(np.int16)
 
 
 def _tag_chapters(path: Path, fmt: str, chapters: tuple[Chapter, ...], length_s: float) -> None:

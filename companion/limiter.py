@@ -17,9 +17,12 @@ Design (all decisions are functions of the sample sequence, so any block size gi
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
 from companion import CHANNELS, dsp
 
 _TP_PHASES = dsp.TRUE_PEAK_PHASES
+_TP_GAIN = float(np.abs(dsp.TRUE_PEAK_PHASES).sum(axis=1).max())  # the most a phase can amplify (2.02)
 _TP_TAPS = _TP_PHASES.shape[1]
 _TP_CENTER = 6           # output of the filters is aligned to input frame (n - _TP_CENTER) ... (n - 5)
 
@@ -54,12 +57,12 @@ class Limiter:
             self._quiet += n
             return delayed.copy()
         # Required gain for frames [-T, n - T) where T = _TP_TAPS (they have full interpolation context).
-        peak = np.abs(joined).max(axis=1)
+        peak = np.maximum(np.abs(joined[:, 0]), np.abs(joined[:, 1]))  # (an axis of 2 reduces slowly)
         loud = np.flatnonzero(peak[hist:] > self._check_level)
         self._quiet = self._quiet + n if not len(loud) else n - 1 - int(loud[-1])
         detect = peak[hist - _TP_TAPS: hist + n - _TP_TAPS]
         if peak[hist - _TP_TAPS:].max() > self._check_level:
-            detect = np.maximum(detect, self._inter_sample_peaks(joined, hist, n))
+            detect = np.maximum(detect, self._inter_sample_peaks(joined, peak, hist, n))
         required = np.minimum(1.0, self.ceiling / np.maximum(detect, 1e-12))
         r = np.concatenate([self._required, required])           # r for frames [-T - R, n - T)
         self._required = r[-len(self._required):]
@@ -75,16 +78,32 @@ class Limiter:
         gain = (sums[centres + a + 1] - sums[centres - b]) / width
         return (delayed * gain[:, None]).astype(np.float32)
 
-    def _inter_sample_peaks(self, joined: np.ndarray, hist: int, n: int) -> np.ndarray:
-        """Max |interpolated value| over the 4 phases for frames [-T, n - T) of the block."""
-        start = hist - _TP_TAPS - _TP_TAPS + 1
-        segment = joined[max(start, 0): hist + n].astype(np.float64)
+    def _inter_sample_peaks(self, joined: np.ndarray, peak: np.ndarray, hist: int, n: int) -> np.ndarray:
+        """Max |interpolated value| over the 4 phases for frames [-T, n - T) of the block.
+
+        An interpolated value is a 12-tap sum, so it is at most ``_TP_GAIN`` times the largest of the 12
+        frames it reads: frames whose window stays under ceiling / ``_TP_GAIN`` cannot need less than unity
+        gain and are not interpolated at all (their entry stays 0; the result is the same).
+        """
+        start = max(hist - _TP_TAPS - _TP_TAPS + 1, 0)
+        segment = joined[start: hist + n]
+        # y[k] (a 'valid' convolution of segment) is the interpolation just after frame
+        # (start + k + T - 1 - _TP_CENTER) of `joined`; it reads segment[k : k + T].
+        offset = (hist - _TP_TAPS) - (start + _TP_TAPS - 1 - _TP_CENTER)
+        windows_peak = sliding_window_view(peak[start: hist + n], _TP_TAPS).max(axis=1)[offset: offset + n]
+        candidates = np.flatnonzero(windows_peak > self.ceiling / _TP_GAIN)
         best = np.zeros(n)
-        for phase in _TP_PHASES:
-            for ch in range(segment.shape[1]):
-                y = np.abs(np.convolve(segment[:, ch], phase, mode="valid"))
-                # y[k] is the interpolation just after frame (start + k + T - 1 - _TP_CENTER) of `joined`.
-                offset = (hist - _TP_TAPS) - (max(start, 0) + _TP_TAPS - 1 - _TP_CENTER)
-                seg = y[offset: offset + n]
-                best[: len(seg)] = np.maximum(best[: len(seg)], seg)
+        if not len(candidates):
+            return best
+        if len(candidates) > n // 16:
+            seg64 = segment.astype(np.float64)
+            for phase in _TP_PHASES:
+                for ch in range(seg64.shape[1]):
+                    y = np.abs(np.convolve(seg64[:, ch], phase, mode="valid"))[offset: offset + n]
+                    np.maximum(best[: len(y)], y, out=best[: len(y)])
+            return best
+        kernels = _TP_PHASES[:, ::-1].T                                  # (taps, phases), convolution order
+        for ch in range(segment.shape[1]):
+            windows = sliding_window_view(segment[:, ch].astype(np.float64), _TP_TAPS)[offset + candidates]
+            best[candidates] = np.maximum(best[candidates], np.abs(windows @ kernels).max(axis=1))
         return best

@@ -93,6 +93,11 @@ class ClipStore:
         gain = dsp.db_to_gain(self.target_lufs + offset_db - lufs) if lufs > -70 else 1.0
         return dsp.edge_fades(raw * np.float32(gain), self.rate_hz, 0.005)
 
+    def keep_only(self, keys: set[tuple[Path, float]]) -> None:
+        """Forget decoded clips not in ``keys`` (those no event needs any more): memory stays flat."""
+        for key in [k for k in self._clips if k not in keys]:
+            del self._clips[key]
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
@@ -166,6 +171,8 @@ class Mixer:
                 out += music * gain[:, None].astype(np.float32)
         voice_gain = np.float32(self.levels.voice_gain)
         self._prefetch(start, frames)
+        if start // self.rate_hz != (start + frames) // self.rate_hz:
+            self._release_finished(start)
         for event in self._voice_events(start, frames):
             self._place(voice_target, self.clips.get(event.path), event.start, start, voice_gain)
         for cut in list(self._cuts):
@@ -195,6 +202,16 @@ class Mixer:
         last = bisect.bisect_left(self._starts, start + frames)
         first = bisect.bisect_left(self._starts, start - 600 * self.rate_hz)
         return [e for e in events[first:last] if e.end > start]
+
+    def _release_finished(self, start: int) -> None:
+        """Once a second: drop decoded clips that no current, cut or coming event (within the prefetch
+        horizon) uses, so memory does not grow with the session's length."""
+        ahead = start + self._frames(PREFETCH_S) + self.rate_hz
+        keep = {(e.path, 0.0) for e in self._voice_events(start, ahead - start)}
+        keep |= {(cut.event.path, 0.0) for cut in self._cuts}
+        if self.chime is not None:
+            keep.add((self.chime, -CHIME_BELOW_VOICE_DB))
+        self.clips.keep_only(keep)
 
     def _prefetch(self, start: int, frames: int) -> None:
         """Ask the clip store to decode clips that start soon, off the render path."""

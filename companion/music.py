@@ -202,30 +202,26 @@ class MusicStream:
         self._buffer.take(frames, out)
         return out
 
-    def _crossfade(self, emitted_so_far: np.ndarray) -> np.ndarray:
-        """Overlap the tail of what is buffered with the next track's head (equal power)."""
+    def _crossfade(self, tail: np.ndarray) -> np.ndarray:
+        """Overlap the end of ``tail`` (the ended track's buffered rest) with the next track's head
+        (equal power), in place, on the last ``fade`` frames only."""
+        fade = min(len(tail), self.crossfade_frames)
+        if not fade:
+            return tail
+        phase = ((np.arange(fade, dtype=np.float32) + 0.5) / fade)[:, None]
+        overlap = tail[len(tail) - fade:]
+        overlap *= np.cos(np.float32(0.5 * np.pi) * phase)
         if self._track is None:
-            fade = min(len(emitted_so_far), self.crossfade_frames)
-            out = emitted_so_far.copy()
-            if fade:
-                out[-fade:] *= dsp.equal_power_out((np.arange(fade) + 0.5) / fade)[:, None].astype(np.float32)
-            return out
-        fade = min(len(emitted_so_far), self.crossfade_frames)
-        head_parts, got = [], 0
+            return tail
+        got = 0
         while got < fade:
             block = self._pull(self._track, fade - got)
             if not len(block):
                 break
-            head_parts.append(block)
+            block *= np.sin(np.float32(0.5 * np.pi) * phase[got: got + len(block)])
+            overlap[got: got + len(block)] += block
             got += len(block)
-        head = np.concatenate(head_parts) if head_parts else np.zeros((0, CHANNELS), np.float32)
-        if len(head) < fade:
-            head = np.concatenate([head, np.zeros((fade - len(head), CHANNELS), np.float32)])
-        phase = (np.arange(fade) + 0.5) / max(fade, 1)
-        out = emitted_so_far.copy()
-        out[len(out) - fade:] = (out[len(out) - fade:] * dsp.equal_power_out(phase)[:, None]
-                                 + head * dsp.equal_power_in(phase)[:, None]).astype(np.float32)
-        return out
+        return tail
 
     def close(self) -> None:
         if self._track is not None:

@@ -100,7 +100,8 @@ class StreamDecoder:
             # "file:" keeps names with a leading dash or a colon from being read as options or protocols.
             "-i", "file:" + str(self.path.resolve()),
             "-map", "0:a:0", "-vn", "-sn", "-dn",
-            "-af", "aresample=resampler=soxr:precision=28",
+            # soxr at its default 20-bit precision: well past 16-bit output, and half the cost of 28 bits.
+            "-af", "aresample=resampler=soxr",
             "-ac", str(CHANNELS), "-ar", str(rate_hz), "-f", "f32le", "-",
         ]
         try:
