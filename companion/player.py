@@ -498,8 +498,10 @@ def play_session(session: SessionLike, device: OutputDevice, *, keys: bool = Tru
     if reader.enabled:
         view.message("Playing. " + HELP)
 
+    tick_s = 0.08 if reader.enabled else 0.25     # keys feel instant at ~12 Hz; a log line needs less
+
     def tick(p: Player) -> None:
-        for key in reader.read(0.05):
+        for key in reader.read(tick_s):
             action = action_for(key)
             if action is None:
                 continue
