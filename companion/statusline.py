@@ -25,19 +25,31 @@ def clock(seconds: float) -> str:
 
 
 def status_line(status, width: int = 80) -> str:
-    """One line: routine, step k/N title, what to do, countdown, elapsed/total, volume; fits ``width``."""
-    parts = [status.routine, _step(status)]
-    if status.paused:
-        parts.append("[paused: space resumes]")
-    elif status.doing:
-        parts.append(status.doing)
+    """One line: routine, step k/N title, what to do, countdown, elapsed/total, volume; fits ``width``.
+
+    When it is too long, what to do is shortened first, then the routine name goes, so the clock and the
+    volume stay in view.
+    """
+    doing = "[paused: space resumes]" if status.paused else (status.doing or "")
+    tail = []
     if status.countdown_s is not None and status.countdown_s > 0 and not status.paused:
-        parts.append(f"next {clock(status.countdown_s)}")
-    parts.append(f"{clock(status.elapsed_s)}/{clock(status.total_s)}")
-    parts.append(f"vol {status.volume_db:+.0f} dB")
+        tail.append(f"next {clock(status.countdown_s)}")
+    tail.append(f"{clock(status.elapsed_s)}/{clock(status.total_s)}")
+    tail.append(f"vol {status.volume_db:+.0f} dB")
     if status.balance_db:
-        parts.append(f"voice {status.balance_db:+.0f} dB")
-    text = " | ".join(p for p in parts if p)
+        tail.append(f"voice {status.balance_db:+.0f} dB")
+
+    def join(*parts: str) -> str:
+        return " | ".join(p for p in parts if p)
+
+    head = [status.routine, _step(status)]
+    text = join(*head, doing, *tail)
+    if len(text) >= width and doing:
+        room = width - 1 - len(join(*head, "~", *tail)) + 1
+        doing = doing[: room - 1] + "~" if room >= 8 else ""
+        text = join(*head, doing, *tail)
+    if len(text) >= width:
+        text = join(_step(status), doing, *tail)
     if len(text) >= width:
         text = text[: max(0, width - 2)] + "~"
     return text

@@ -62,9 +62,16 @@ def test_status_line_when_paused_and_with_balance():
     assert "[paused: space resumes]" in line and "next" not in line and line.endswith("voice +3 dB")
 
 
-@pytest.mark.parametrize("width", [20, 40, 79])
+@pytest.mark.parametrize("width", [20, 40, 60, 79, 90])
 def test_status_line_never_wraps(width):
     assert len(status_line(a_status(), width=width)) < width
+
+
+def test_a_narrow_status_line_shortens_what_to_do_first_and_keeps_the_clock_and_volume():
+    line = status_line(a_status(), width=90)
+    assert line == "Head and neck | 3/7 Jaw release | Circle the jaw hi~ | next 0:42 | 5:12/15:00 | vol -2 dB"
+    assert status_line(a_status(), width=79) == "Head and neck | 3/7 Jaw release | next 0:42 | 5:12/15:00 | vol -2 dB"
+    assert status_line(a_status(), width=60).endswith("5:12/15:00 | vol -2 dB")
 
 
 def test_step_and_ending_lines():
