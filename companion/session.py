@@ -161,8 +161,8 @@ class Session:
             self._quitting = True
             self._stopped_early = self._clock < self.mixer.timeline.fade_out_start
             self._quit.set(0.0, frames(value if value is not None else 3.0))
-            if self._paused:  # already silent: nothing to fade
-                self._quit.set(0.0, 1)
+            if self._paused:  # already silent: nothing to fade, the session ends at once
+                self._end_override = self._out
 
     def _resume(self, *, restart_line: bool = True) -> None:
         frames = int(round(PAUSE_FADE_S * self.rate_hz))
@@ -205,6 +205,11 @@ class Session:
         frames = len(out)
         if self.finished:
             out.fill(0.0)
+            return 0
+        if self._paused and self._end_override is not None:
+            out.fill(0.0)
+            self.finished = True
+            self._publish()
             return 0
         if self._paused:
             out.fill(0.0)  # the clock stands still; the limiter keeps its (silent) state

@@ -142,3 +142,15 @@ def test_quit_fades_out_gently_and_ends_early(session):
     assert level[-1] < level[0] - 40
     assert np.all(np.diff(level[2:-2]) < 1.0), "the fade only goes down"
     session.close()
+
+
+def test_quit_while_paused_ends_at_once(session):
+    run(session, 5.0)
+    session.post("pause")
+    run(session, 1.5)
+    assert session.status().paused
+    session.post("quit")
+    tail = run(session, 5.0)
+    assert session.finished and session.status().stopped_early
+    assert len(tail) == 0 and session.status().finished
+    session.close()
