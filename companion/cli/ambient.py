@@ -148,7 +148,7 @@ def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, 
         click.echo(f"Warning: {result.underflows} audio dropout(s) (underflows) while playing.", err=True)
     if cue_results and cue_results[0].underflows:
         click.echo(f"Warning: {cue_results[0].underflows} dropout(s) on the cue device.", err=True)
-    click.echo(ending_line(result.status, interrupted=result.interrupted))
+    click.echo(ending_line(result.status, interrupted=result.interrupted, stopped_at=result.stopped_at))
     if result.interrupted:
         sys.exit(int(ExitCode.INTERRUPTED))
 
