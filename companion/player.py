@@ -24,6 +24,7 @@ naming the package to install and saying that ``companion render -o FILE`` works
 
 from __future__ import annotations
 
+import atexit
 import gc
 import json
 import logging
@@ -90,7 +91,11 @@ def warm_up() -> None:
         except Exception:  # noqa: BLE001 - reported by the first real use, on the main thread
             pass
 
-    threading.Thread(target=load, name="companion-portaudio", daemon=True).start()
+    thread = threading.Thread(target=load, name="companion-portaudio", daemon=True)
+    thread.start()
+    # An early exit (a bad routine, Ctrl-C) must not tear the interpreter down in the middle of PortAudio's
+    # device scan: that crashes inside PortAudio (exit 139 instead of a clean error). Wait for it at exit.
+    atexit.register(thread.join, 10.0)
 
 
 @dataclass(frozen=True)

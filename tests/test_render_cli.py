@@ -146,3 +146,13 @@ def test_settings_fill_in_what_the_command_line_leaves_out(tmp_path, routine):
     from_option = meter.integrated_loudness(soundfile.read(str(loud))[0])
     assert from_settings == pytest.approx(-30.0, abs=1.0), "the settings file's loudness applies"
     assert from_option == pytest.approx(-18.0, abs=1.0), "the command line wins over the settings file"
+
+
+def test_play_with_an_unknown_routine_is_a_clean_error_not_a_crash():
+    # play scans PortAudio's devices on a thread while the routine loads; a bad routine must still end in
+    # one line and exit 2 (it once crashed inside PortAudio at interpreter exit: exit 139).
+    for _ in range(3):
+        result = companion("play", "no-such-routine", "--no-keys")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith("Error: no routine named 'no-such-routine'")
+        assert result.stderr.count("\n") == 1
