@@ -39,6 +39,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from companion import CHANNELS, ENGINE_RATE_HZ
+from companion.console import STDERR_LOCK
 from companion.errors import BadInputError, DeviceError
 
 log = logging.getLogger("companion")
@@ -87,7 +88,8 @@ def warm_up() -> None:
 
     def load() -> None:
         try:
-            _sounddevice()
+            with STDERR_LOCK:  # sounddevice points fd 2 at /dev/null while it scans: see companion.console
+                _sounddevice()
         except Exception:  # noqa: BLE001 - reported by the first real use, on the main thread
             pass
 

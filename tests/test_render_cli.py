@@ -154,5 +154,5 @@ def test_play_with_an_unknown_routine_is_a_clean_error_not_a_crash():
     for _ in range(3):
         result = companion("play", "no-such-routine", "--no-keys")
         assert result.returncode == 2, result.stderr
-        assert result.stderr.startswith("Error: no routine named 'no-such-routine'")
+        assert result.stderr.startswith("Error: no routine named 'no-such-routine'"), result.stderr
         assert result.stderr.count("\n") == 1

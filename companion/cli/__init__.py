@@ -13,6 +13,7 @@ import sys
 import click
 
 from companion import __version__
+from companion.console import STDERR_LOCK
 from companion.errors import CompanionError, ExitCode
 
 
@@ -23,10 +24,12 @@ class CompanionGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CompanionError as err:
-            click.echo(f"Error: {err}", err=True)
+            with STDERR_LOCK:
+                click.echo(f"Error: {err}", err=True)
             sys.exit(int(err.exit_code))
         except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
+            with STDERR_LOCK:
+                click.echo("Interrupted.", err=True)
             sys.exit(int(ExitCode.INTERRUPTED))
 
 
@@ -49,11 +52,17 @@ class _OneLine(logging.Formatter):
         return f"{record.levelname.capitalize()}: {record.getMessage()}"
 
 
+class _StderrHandler(logging.StreamHandler):
+    def emit(self, record: logging.LogRecord) -> None:
+        with STDERR_LOCK:  # see companion.console
+            super().emit(record)
+
+
 def _log_warnings_as_lines() -> None:
     """Library warnings (a skipped music file, a missing voice) become one "Warning: ..." line on stderr."""
     logger = logging.getLogger("companion")
     if not any(getattr(h, "_companion", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler(sys.stderr)
         handler.setFormatter(_OneLine())
         handler._companion = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
