@@ -215,3 +215,22 @@ def test_quick_reset_renders_to_its_nominal_length_with_the_voice_in_it():
         session.close()
     assert abs(frames / rate - 300.0) <= 2.0, f"{frames / rate:.1f} s rendered, 300 ± 2 s expected"
     assert loud_seconds >= 100, f"only {loud_seconds} one-second blocks carry the voice (narration is ~110 s)"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_builtin_renders_with_its_music_to_its_nominal_length(name, tmp_path, monkeypatch):
+    """The whole engine (built-in music, narration, chimes, limiter) at 16 kHz to keep the suite fast."""
+    monkeypatch.setenv("COMPANION_CACHE_DIR", str(tmp_path))
+    rate = 16_000
+    session = build_session(load_routine(name), rate_hz=rate)
+    out = np.zeros((rate * 4, 2), np.float32)
+    frames, peak = 0, 0.0
+    try:
+        while not session.finished:
+            written = session.render(out)
+            frames += written
+            peak = max(peak, float(np.abs(out[:written]).max(initial=0.0)))
+    finally:
+        session.close()
+    assert abs(frames / rate - EXPECTED[name] * 60) <= 2.0, f"{name}: {frames / rate:.1f} s rendered"
+    assert 10 ** (-30 / 20) < peak <= 10 ** (-1 / 20), f"{name}: sample peak {20 * np.log10(peak):.1f} dBFS"
