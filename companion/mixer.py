@@ -24,7 +24,7 @@ import numpy as np
 from companion import CHANNELS, dsp
 from companion.music import MusicStream
 from companion.sources import load_clip
-from companion.timeline import DUCK_LEAD_S, DUCK_RELEASE_S, DUCK_TAIL_S, Span, Timeline, VoiceEvent
+from companion.timeline import DUCK_LEAD_S, DUCK_RELEASE_S, DUCK_TAIL_S, Timeline, VoiceEvent
 
 CHIME_BELOW_VOICE_DB = 8.0
 BREATH_SWELL_DB = 2.0         # the music rises this much on each in-breath of a paced hold

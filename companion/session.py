@@ -27,7 +27,7 @@ import numpy as np
 
 from companion import CHANNELS, dsp
 from companion.limiter import Limiter
-from companion.mixer import Levels, Mixer
+from companion.mixer import Mixer
 from companion.timeline import Timeline, extend_hold
 
 PAUSE_FADE_S = 0.7
