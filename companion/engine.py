@@ -56,8 +56,10 @@ def build_session(
     volume_db: float = 0.0,
 ) -> Session:
     """A Session for ``routine``. ``music`` (CLI paths) overrides the routine's own music setting."""
+    from companion import voice
+
     options = routine.options
-    paths = narration_paths(routine)
+    paths = voice.line_audio(routine)
     durations = {key: clip_frames(path, rate_hz) / rate_hz for key, path in paths.items()}
     target_minutes = minutes if minutes is not None else options.minutes
     hold_scale = fit_hold_scale(routine, durations, target_minutes) if target_minutes else 1.0
@@ -78,15 +80,6 @@ def build_session(
                   levels=levels)
     return Session(name=routine.name, mixer=mixer, replan=replanner, step_count=len(routine.steps),
                    volume_db=volume_db)
-
-
-def narration_paths(routine: Routine) -> dict[tuple[int, int], Path]:
-    """The audio file for every narration line: recorded clips as given, the rest from ``companion.voice``."""
-    if all(line.clip is not None for step in routine.steps for line in step.lines):
-        return {(i, j): line.clip for i, step in enumerate(routine.steps) for j, line in enumerate(step.lines)}
-    from companion import voice
-
-    return voice.line_audio(routine)
 
 
 def build_ambient_session(
