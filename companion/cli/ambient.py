@@ -58,16 +58,16 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
     """
     from companion import config
     from companion.ambient import cue_audio_paths, parse_cues
+    from companion.cli.render import with_settings
 
     settings = config.load_settings()
     parsed = parse_cues(cues, minutes)
-    music_paths = tuple(config.effective(music, "music", settings))
-    shuffle = config.effective(order, "order", settings) == "shuffle"
-    loudness_lufs = config.effective(loudness, "loudness_lufs", settings)
-    loudness_lufs = -20.0 if loudness_lufs is None else loudness_lufs
+    chosen = with_settings(music, loudness, order, settings)
+    loudness_lufs = -20.0 if chosen["loudness"] is None else chosen["loudness"]
     volume = config.effective(volume_db, "volume_db", settings)
-    options = dict(minutes=minutes, music=music_paths, seed=seed, shuffle=shuffle, loudness_lufs=loudness_lufs,
-                   fade_out_s=fade_out_s, end_chime=end_chime, cues=parsed, volume_db=volume)
+    options = dict(minutes=minutes, music=chosen["music"], seed=seed, shuffle=chosen["shuffle"],
+                   loudness_lufs=loudness_lufs, fade_out_s=fade_out_s, end_chime=end_chime, cues=parsed,
+                   volume_db=volume)
 
     if output is not None:
         if cue_device:

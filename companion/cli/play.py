@@ -49,7 +49,7 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
 
     signal.signal(signal.SIGTERM, _terminate)     # until the player takes over: same as Ctrl-C
     settings = config.load_settings()
-    chosen = with_settings(music, loudness, order)
+    chosen = with_settings(music, loudness, order, settings)
     device = config.effective(device, "device", settings)
     volume_db = config.effective(volume_db, "volume_db", settings)
     routine = routine or DEFAULT_ROUTINE

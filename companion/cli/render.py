@@ -29,14 +29,15 @@ def session_options(func):
     return func
 
 
-def with_settings(music: tuple[Path, ...], loudness: float | None, order: str | None) -> dict:
-    """Fill what the command line left out from the settings file (`companion config`).
+def with_settings(music: tuple[Path, ...], loudness: float | None, order: str | None, settings=None) -> dict:
+    """Fill what the command line left out from the settings file (`companion config`; ``settings`` when
+    the caller has loaded it already).
 
     Precedence: command line, then the settings file, then the routine's own [session] values.
     """
     from companion import config
 
-    settings = config.load_settings()
+    settings = settings if settings is not None else config.load_settings()
     return {
         "music": tuple(config.effective(music, "music", settings)),
         "loudness": config.effective(loudness, "loudness_lufs", settings),
