@@ -90,8 +90,6 @@ def render_to_file(session: Session, path: Path, *, progress: Progress | None = 
 def _write(session: Session, tmp: Path, fmt: str, *, progress: Progress | None, seed: int,
            block_frames: int) -> int:
     block = np.zeros((block_frames, CHANNELS), np.float32)
-    total = session.timeline.end
-    done = 0
     if fmt in ("wav", "flac"):
         import soundfile
 
@@ -99,14 +97,10 @@ def _write(session: Session, tmp: Path, fmt: str, *, progress: Progress | None, 
         subtype = "PCM_16" if fmt == "wav" else "PCM_24"
         with soundfile.SoundFile(str(tmp), "w", samplerate=session.rate_hz, channels=CHANNELS,
                                  subtype=subtype, format=fmt.upper()) as out:
-            while not session.finished:
-                written = session.render(block)
-                if written:
-                    out.write(dither.to_int16(block[:written], done) if fmt == "wav" else block[:written])
-                done += written
-                if progress:
-                    progress(done, max(total, session.timeline.end))
-        return done
+            if fmt == "wav":
+                return _pump(session, block, lambda audio, first: out.write(dither.to_int16(audio, first)),
+                             progress)
+            return _pump(session, block, lambda audio, first: out.write(audio), progress)
     codec = ["-c:a", "libmp3lame", "-q:a", "2", "-f", "mp3"] if fmt == "mp3" else \
             ["-c:a", "libvorbis", "-q:a", "5", "-f", "ogg"]
     command = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
@@ -114,13 +108,7 @@ def _write(session: Session, tmp: Path, fmt: str, *, progress: Progress | None, 
                *codec, "file:" + str(tmp.resolve())]
     encoder = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        while not session.finished:
-            written = session.render(block)
-            if written:
-                encoder.stdin.write(block[:written].tobytes())
-            done += written
-            if progress:
-                progress(done, max(total, session.timeline.end))
+        done = _pump(session, block, lambda audio, first: encoder.stdin.write(audio.tobytes()), progress)
         encoder.stdin.close()
         stderr = encoder.stderr.read().decode("utf-8", "replace").strip()
         if encoder.wait() != 0:
@@ -132,6 +120,20 @@ def _write(session: Session, tmp: Path, fmt: str, *, progress: Progress | None, 
         if encoder.poll() is None:
             encoder.kill()
             encoder.wait()
+    return done
+
+
+def _pump(session: Session, block: np.ndarray, sink: Callable[[np.ndarray, int], object],
+          progress: Progress | None) -> int:
+    """Render the session block by block into ``sink(audio, first_frame)``; return the frames written."""
+    done = 0
+    while not session.finished:
+        written = session.render(block)
+        if written:
+            sink(block[:written], done)
+        done += written
+        if progress:
+            progress(done, session.timeline.end)
     return done
 
 
