@@ -15,10 +15,6 @@ def db_to_gain(db: float | np.ndarray) -> float | np.ndarray:
     return np.power(10.0, np.asarray(db, dtype=np.float64) / 20.0) if isinstance(db, np.ndarray) else 10.0 ** (db / 20.0)
 
 
-def gain_to_db(gain: float) -> float:
-    return 20.0 * np.log10(gain) if gain > 0 else SILENCE_DB
-
-
 def raised_cosine(position: np.ndarray) -> np.ndarray:
     """0 → 1 along a raised cosine; ``position`` is the ramp phase, clipped to [0, 1]."""
     p = np.clip(position, 0.0, 1.0)
@@ -165,13 +161,6 @@ class LoudnessMeter:
                 energy += float(((spectrum.real ** 2 + spectrum.imag ** 2).sum(axis=1) @ self._weights)) * self.hop
             powers = np.array([energy / self.frames])
         return gated_loudness(powers)
-
-
-def block_powers(samples: np.ndarray, rate_hz: int) -> np.ndarray:
-    """Mean-square K-weighted power (summed over channels) of 400 ms blocks every 100 ms."""
-    meter = LoudnessMeter(rate_hz, np.asarray(samples).shape[1] if np.ndim(samples) == 2 else 1)
-    meter.add(samples)
-    return meter.block_powers()
 
 
 def gated_loudness(powers: np.ndarray) -> float:

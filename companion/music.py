@@ -210,7 +210,7 @@ class MusicStream:
             return tail
         phase = ((np.arange(fade, dtype=np.float32) + 0.5) / fade)[:, None]
         overlap = tail[len(tail) - fade:]
-        overlap *= np.cos(np.float32(0.5 * np.pi) * phase)
+        overlap *= dsp.equal_power_out(phase)
         if self._track is None:
             return tail
         got = 0
@@ -218,7 +218,7 @@ class MusicStream:
             block = self._pull(self._track, fade - got)
             if not len(block):
                 break
-            block *= np.sin(np.float32(0.5 * np.pi) * phase[got: got + len(block)])
+            block *= dsp.equal_power_in(phase[got: got + len(block)])
             overlap[got: got + len(block)] += block
             got += len(block)
         return tail
