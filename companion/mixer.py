@@ -143,6 +143,7 @@ class Mixer:
     def timeline(self, timeline: Timeline) -> None:
         self._timeline = timeline
         self._starts = [event.start for event in timeline.voice]
+        self._longest = max((event.frames for event in timeline.voice), default=0)
 
     # -- plan changes (controls) ----------------------------------------------------------------------
     def replan(self, timeline: Timeline, at: int) -> None:
@@ -197,10 +198,10 @@ class Mixer:
         return self._cue_out
 
     def _voice_events(self, start: int, frames: int) -> list[VoiceEvent]:
-        """Voice events sounding in [start, start + frames) (clips are at most a few minutes long)."""
+        """Voice events sounding in [start, start + frames)."""
         events = self.timeline.voice
         last = bisect.bisect_left(self._starts, start + frames)
-        first = bisect.bisect_left(self._starts, start - 600 * self.rate_hz)
+        first = bisect.bisect_left(self._starts, start - self._longest)
         return [e for e in events[first:last] if e.end > start]
 
     def _release_finished(self, start: int) -> None:

@@ -139,3 +139,15 @@ def test_a_hot_mix_stays_under_minus_1_dbfs_true_peak(material, tmp_path):
     peak = measure.true_peak_db(out)
     assert peak <= -1.0, f"true peak {peak:.2f} dBFS"
     assert np.abs(out).max() > 10 ** (-4 / 20), "the test must actually drive the limiter"
+
+
+def test_a_long_recorded_clip_plays_to_its_end(tmp_path):
+    # 12 minutes of narration in one clip (a recorded talk): it must sound until its last second.
+    kit.write(tmp_path / "clips" / "talk.wav", kit.tone(720.0, 300.0, -20.0, rate=8000, channels=1), 8000)
+    routine = load_routine(kit.routine_file(tmp_path, [{"id": "talk", "clips": ["clips/talk.wav"], "hold": 1}],
+                                            session={"fade_in_s": 5, "fade_out_s": 15}))
+    session = build_session(routine, music=["none"], rate_hz=8000)
+    event = session.timeline.voice[0]
+    out = kit.render_all(session, 8000 * 10)
+    last_second = out[event.end - 2 * 8000: event.end - 8000]
+    assert kit.windows_db(last_second, rate=8000, window_s=1.0)[0] > -30.0, "the clip's end is silent"
