@@ -21,6 +21,36 @@ def raised_cosine(position: np.ndarray) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(np.pi * p)
 
 
+def scale_frames(x: np.ndarray, gain: float | np.ndarray) -> np.ndarray:
+    """``x *= gain`` in place and return ``x``: ``gain`` is a scalar or one value per frame of ``x``.
+
+    A per-frame gain is applied one channel at a time: broadcasting an ``(n,)`` gain over ``(n, 2)`` frames
+    runs numpy's inner loop two elements long, which is 3-4x slower.
+    """
+    if np.ndim(gain) == 0:
+        if gain != 1.0:
+            x *= np.float32(gain)
+        return x
+    g = np.asarray(gain, dtype=np.float32)
+    if x.ndim == 1:
+        x *= g
+        return x
+    for channel in range(x.shape[1]):
+        column = x[:, channel]
+        np.multiply(column, g, out=column)
+    return x
+
+
+def control_curve(values: np.ndarray, step: int, offset: int, frames: int) -> np.ndarray:
+    """Linear interpolation between ``values`` given every ``step`` frames, for ``frames`` frames from
+    ``offset`` frames after the first value (float32). The same as ``np.interp`` on that grid, built as
+    one outer product instead of a search per frame (~10x faster)."""
+    v = np.asarray(values, dtype=np.float32)
+    fraction = np.arange(step, dtype=np.float32) / np.float32(step)
+    curve = (v[:-1, None] + (v[1:] - v[:-1])[:, None] * fraction).ravel()
+    return curve[offset: offset + frames]
+
+
 def equal_power_in(position: np.ndarray) -> np.ndarray:
     """Fade-in gain whose square plus ``equal_power_out``'s square is 1: constant power for uncorrelated signals."""
     return np.sin(0.5 * np.pi * np.clip(position, 0.0, 1.0))
@@ -225,18 +255,30 @@ def true_peak_db(samples: np.ndarray) -> float:
 
 
 def sliding_min(values: np.ndarray, half: int) -> np.ndarray:
-    """``out[i] = min(values[i - half .. i + half])`` (edges repeat the end values), in O(n).
+    """``out[i] = min(values[i - half .. i + half])`` (edges repeat the end values)."""
+    return _sliding(values, half, np.minimum)
 
-    The van Herk / Gil-Werman method: prefix minima and suffix minima within blocks of the window length,
-    combined pairwise; all numpy, no per-sample Python loop.
-    """
+
+def sliding_max(values: np.ndarray, half: int) -> np.ndarray:
+    """``out[i] = max(values[i - half .. i + half])`` (edges repeat the end values)."""
+    return _sliding(values, half, np.maximum)
+
+
+def _sliding(values: np.ndarray, half: int, op: np.ufunc) -> np.ndarray:
+    """A sliding extremum by doubling: after k passes, ``m[i]`` covers ``2^k`` values from i; one more
+    pass with an overlapping shift covers the whole window. O(n log w), every pass a contiguous ufunc
+    (faster than van Herk's reshape-and-accumulate, whose inner loops are only a window long)."""
     width = 2 * half + 1
     n = len(values)
-    padded = np.concatenate([np.full(half, values[0]), values, np.full(half + (-(n + 2 * half)) % width, values[-1])])
-    blocks = padded.reshape(-1, width)
-    prefix = np.minimum.accumulate(blocks, axis=1).ravel()
-    suffix = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
-    return np.minimum(suffix[:n], prefix[width - 1: width - 1 + n])
+    m = np.concatenate([np.full(half, values[0]), values, np.full(half, values[-1])])
+    span = 1
+    while span * 2 <= width:
+        m = op(m[:-span], m[span:])
+        span *= 2
+    rest = width - span
+    if rest:
+        m = op(m[: len(m) - rest], m[rest:])
+    return m[:n]
 
 
 def rms_db(samples: np.ndarray) -> float:

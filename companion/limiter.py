@@ -47,13 +47,22 @@ class Limiter:
         n = len(block)
         if n == 0:
             return block
-        joined = np.concatenate([self._history, block])          # frames: [-H, n)
         hist = len(self._history)
+        settled = len(self._required) + 2 * _TP_TAPS
+        quiet = self._quiet >= settled and max(float(block.max()), -float(block.min())) <= self._check_level
+        if quiet and n >= hist:
+            # Quiet for longer than the look-ahead and detection reach: the gain is exactly 1, and the
+            # output is the input delayed (assembled directly, without joining history and block).
+            self._quiet += n
+            out = np.empty_like(block)
+            out[: self.latency] = self._history[hist - self.latency:]
+            out[self.latency:] = block[: n - self.latency]
+            self._history = block[n - hist:].copy()
+            return out
+        joined = np.concatenate([self._history, block])          # frames: [-H, n)
         delayed = joined[hist - self.latency: hist - self.latency + n]
         self._history = joined[-hist:]
-        settled = len(self._required) + 2 * _TP_TAPS
-        if self._quiet >= settled and max(float(block.max()), -float(block.min())) <= self._check_level:
-            # Quiet for longer than the look-ahead and detection reach: the gain is exactly 1.
+        if quiet:
             self._quiet += n
             return delayed.copy()
         # Required gain for frames [-T, n - T) where T = _TP_TAPS (they have full interpolation context).
@@ -74,9 +83,8 @@ class Limiter:
         width = a + b + 1
         sums = np.concatenate([[0.0], np.cumsum(m)])
         first = len(r) - n - (a + b)                               # gain index of the first output frame
-        centres = np.arange(first, first + n)
-        gain = (sums[centres + a + 1] - sums[centres - b]) / width
-        return (delayed * gain[:, None]).astype(np.float32)
+        gain = (sums[first + a + 1: first + a + 1 + n] - sums[first - b: first - b + n]) / width
+        return dsp.scale_frames(delayed.copy(), gain)
 
     def _inter_sample_peaks(self, joined: np.ndarray, peak: np.ndarray, hist: int, n: int) -> np.ndarray:
         """Max |interpolated value| over the 4 phases for frames [-T, n - T) of the block.
@@ -91,8 +99,8 @@ class Limiter:
         # (start + k + T - 1 - _TP_CENTER) of `joined`; it reads segment[k : k + T].
         offset = (hist - _TP_TAPS) - (start + _TP_TAPS - 1 - _TP_CENTER)
         # Max over the 13 frames centred on k + 6 covers the 12 that y[k] reads (a superset: same result),
-        # in O(n) with the van Herk sliding extremum instead of a 12-wide strided max.
-        around = -dsp.sliding_min(-peak[start: hist + n], _TP_TAPS // 2)
+        # with a sliding extremum instead of a 12-wide strided max.
+        around = dsp.sliding_max(peak[start: hist + n], _TP_TAPS // 2)
         windows_peak = around[offset + _TP_TAPS // 2: offset + _TP_TAPS // 2 + n]
         candidates = np.flatnonzero(windows_peak > self.ceiling / _TP_GAIN)
         best = np.zeros(n)

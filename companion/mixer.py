@@ -157,19 +157,15 @@ class Mixer:
     # -- rendering ------------------------------------------------------------------------------------
     def render(self, start: int, frames: int) -> np.ndarray:
         """The mix for session frames [start, start + frames) (float32, (frames, 2))."""
-        out = np.zeros((frames, CHANNELS), np.float32)
+        if self.music is not None:
+            # The stream hands over a fresh array: it becomes the mix bus, scaled in place.
+            out = dsp.scale_frames(self.music.read(frames), self._music_gain(start, frames))
+        else:
+            out = np.zeros((frames, CHANNELS), np.float32)
         voice_target = out
         if self.cue_bus:
             self._cue_out = np.zeros((frames, CHANNELS), np.float32)
             voice_target = self._cue_out
-        if self.music is not None:
-            music = self.music.read(frames)
-            gain = self._music_gain(start, frames)
-            if np.isscalar(gain):
-                if gain != 0.0:
-                    out += music * np.float32(gain)
-            else:
-                out += music * gain[:, None].astype(np.float32)
         voice_gain = np.float32(self.levels.voice_gain)
         self._prefetch(start, frames)
         if start // self.rate_hz != (start + frames) // self.rate_hz:
@@ -234,7 +230,7 @@ class Mixer:
         piece = clip[lo - clip_start: hi - clip_start] * gain
         if fade_from is not None and fade_to is not None:
             frames_idx = np.arange(lo, hi)
-            piece *= (1.0 - dsp.raised_cosine((frames_idx - fade_from) / max(fade_to - fade_from, 1)))[:, None].astype(np.float32)
+            dsp.scale_frames(piece, 1.0 - dsp.raised_cosine((frames_idx - fade_from) / max(fade_to - fade_from, 1)))
         out[lo - block_start: hi - block_start] += piece
 
     # -- the music gain curve -------------------------------------------------------------------------
@@ -247,8 +243,9 @@ class Mixer:
         end = start + frames
         if not self._curve_moves(start, end):
             return float(self._gain_at(np.array([start]))[0])
-        grid = np.arange(start // CONTROL_STEP, -(-end // CONTROL_STEP) + 1) * CONTROL_STEP
-        return np.interp(np.arange(start, end), grid, self._gain_at(grid))
+        first = start // CONTROL_STEP
+        grid = np.arange(first, -(-end // CONTROL_STEP) + 1) * CONTROL_STEP
+        return dsp.control_curve(self._gain_at(grid), CONTROL_STEP, start - first * CONTROL_STEP, frames)
 
     def _curve_moves(self, start: int, end: int) -> bool:
         """Whether any ramp of the music gain touches the grid cells around [start, end)."""

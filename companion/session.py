@@ -223,10 +223,7 @@ class Session:
         gain = gain * self._quit.take(frames)
         self._queue_cues(gain, frames)
         gain = gain * self._volume.take(frames)
-        if isinstance(gain, np.ndarray):
-            block *= gain[:, None].astype(np.float32)
-        elif gain != 1.0:
-            block *= np.float32(gain)
+        dsp.scale_frames(block, gain)
         out[:] = self._limiter.process(block)
         written = frames
         if self._quitting and not self._quit.moving and self._end_override is None:
@@ -246,8 +243,8 @@ class Session:
         cues = self.mixer.render_cues()
         if cues is None:
             return
-        cues = cues * (gain[:, None] if isinstance(gain, np.ndarray) else gain)
-        self._cue_delay = np.concatenate([self._cue_delay, cues.astype(np.float32)])
+        cues = dsp.scale_frames(cues.astype(np.float32), gain)  # (astype copies: the mixer keeps its bus)
+        self._cue_delay = np.concatenate([self._cue_delay, cues])
         if frames is not None:
             self._cues, self._cue_delay = self._cue_delay[:frames], self._cue_delay[frames:]
 
