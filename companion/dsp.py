@@ -6,6 +6,8 @@ touches files. Signals are float32 ``(frames, channels)`` unless a docstring say
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 SILENCE_DB = -120.0
@@ -68,7 +70,9 @@ def to_stereo(samples: np.ndarray) -> np.ndarray:
     if x.shape[1] == 2:
         return np.ascontiguousarray(x)
     if x.shape[1] == 1:
-        return np.repeat(x, 2, axis=1)
+        out = np.empty((len(x), 2), np.float32)
+        out[:, 0] = out[:, 1] = x[:, 0]   # (np.repeat along an axis of 1 is ~5x slower)
+        return out
     left = x[:, 0::2].mean(axis=1)
     right = x[:, 1::2].mean(axis=1)
     return np.stack([left, right], axis=1).astype(np.float32)
@@ -83,9 +87,10 @@ def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
     return soxr.resample(np.asarray(samples, dtype=np.float32), from_hz, to_hz, quality="HQ").astype(np.float32)
 
 
-def edge_fades(samples: np.ndarray, rate_hz: int, fade_s: float = 0.01) -> np.ndarray:
-    """A copy with short raised-cosine fades at both ends, so a clip never starts or stops with a click."""
-    x = np.array(samples, dtype=np.float32, copy=True)
+def edge_fades(samples: np.ndarray, rate_hz: int, fade_s: float = 0.01, *, in_place: bool = False) -> np.ndarray:
+    """A copy (or, ``in_place``, ``samples`` itself: float32 only) with short raised-cosine fades at both
+    ends, so a clip never starts or stops with a click."""
+    x = samples if in_place else np.array(samples, dtype=np.float32, copy=True)
     n = min(int(round(fade_s * rate_hz)), len(x) // 2)
     if n > 0:
         ramp = raised_cosine((np.arange(n) + 0.5) / n).astype(np.float32)
@@ -119,6 +124,7 @@ def k_weighting_sos(rate_hz: int) -> np.ndarray:
     return np.array([shelf, highpass])
 
 
+@functools.lru_cache(maxsize=8)
 def k_weighting_power(rate_hz: int, frames: int) -> np.ndarray:
     """|H(f)|² of the two K-weighting biquads at the ``np.fft.rfft`` bins of a ``frames``-long block."""
     z = np.exp(-2j * np.pi * np.fft.rfftfreq(frames))  # z^-1 on the unit circle
@@ -142,30 +148,36 @@ class LoudnessMeter:
         self.rate_hz = rate_hz
         self.channels = channels
         self.hop = int(round(0.1 * rate_hz))
-        weights = k_weighting_power(rate_hz, self.hop)
+        weights = k_weighting_power(rate_hz, self.hop).copy()   # (cached: never change it in place)
         weights[1: (self.hop + 1) // 2] *= 2.0      # one-sided spectrum: interior bins count twice
         self._weights = weights / (self.hop * self.hop)
-        self._pending = np.zeros((0, channels))
+        self._pending = np.zeros((0, channels), np.float32)
         self._powers: list[np.ndarray] = []
         self.frames = 0
         self.peak = 0.0
 
     def add(self, block: np.ndarray) -> None:
-        x = np.asarray(block, dtype=np.float64)
+        x = np.asarray(block)
         if x.ndim == 1:
             x = x[:, None]
         if not len(x):
             return
         self.frames += len(x)
-        self.peak = max(self.peak, float(np.abs(x).max()))
+        self.peak = max(self.peak, float(x.max()), -float(x.min()))
         if len(self._pending):
             x = np.concatenate([self._pending, x])
         whole = len(x) // self.hop
         if whole:
-            spectra = np.fft.rfft(x[: whole * self.hop].reshape(whole, self.hop, -1), axis=1)
-            power = (spectra.real ** 2 + spectra.imag ** 2).sum(axis=2)
+            # One channel at a time, so each FFT runs over contiguous float64 samples (numpy's float32
+            # FFT is ~10x slower at this length), and channel powers add without a reduce over an axis of 2.
+            power = np.zeros((whole, self.hop // 2 + 1))
+            for channel in range(x.shape[1]):
+                samples = np.array(x[: whole * self.hop, channel], dtype=np.float64).reshape(whole, self.hop)
+                spectrum = np.fft.rfft(samples, axis=-1)
+                power += spectrum.real ** 2
+                power += spectrum.imag ** 2
             self._powers.append(power @ self._weights)
-        self._pending = x[whole * self.hop:].copy()
+        self._pending = np.array(x[whole * self.hop:], dtype=np.float32)
 
     @property
     def duration_s(self) -> float:
@@ -207,10 +219,15 @@ def gated_loudness(powers: np.ndarray) -> float:
     return float(-0.691 + 10.0 * np.log10(kept.mean())) if len(kept) else SILENCE_DB
 
 
-def integrated_loudness(samples: np.ndarray, rate_hz: int) -> float:
-    """Integrated loudness of a whole (short) signal in LUFS; signals under 400 ms count as one block."""
+def integrated_loudness(samples: np.ndarray, rate_hz: int, *, copies: int = 1) -> float:
+    """Integrated loudness of a whole (short) signal in LUFS; signals under 400 ms count as one block.
+
+    ``copies``: how many output channels each channel of ``samples`` will be played on (2 for a mono clip
+    played on both sides): BS.1770 sums the channels' powers, so the loudness is that of the copies.
+    """
     x = np.asarray(samples)
     meter = LoudnessMeter(rate_hz, x.shape[1] if x.ndim == 2 else 1)
+    meter._weights *= copies
     meter.add(x)
     return meter.integrated_lufs()
 

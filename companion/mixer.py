@@ -23,7 +23,7 @@ import numpy as np
 
 from companion import CHANNELS, dsp
 from companion.music import MusicStream
-from companion.sources import load_clip
+from companion.sources import read_clip, to_engine
 from companion.timeline import DUCK_LEAD_S, DUCK_RELEASE_S, DUCK_TAIL_S, Timeline, VoiceEvent
 
 CHIME_BELOW_VOICE_DB = 8.0
@@ -88,10 +88,15 @@ class ClipStore:
         return clip
 
     def _decode(self, path: Path, offset_db: float) -> np.ndarray:
-        raw = load_clip(path, self.rate_hz)
-        lufs = dsp.integrated_loudness(raw, self.rate_hz)
+        data, file_rate = read_clip(path)
+        # Measured as it is in the file (a mono clip counts as played on both sides): the same loudness as
+        # after resampling and up-mixing, for a quarter of the work.
+        if data.shape[1] > 2:
+            data = dsp.to_stereo(data)
+        lufs = dsp.integrated_loudness(data, file_rate, copies=2 if data.shape[1] == 1 else 1)
         gain = dsp.db_to_gain(self.target_lufs + offset_db - lufs) if lufs > -70 else 1.0
-        return dsp.edge_fades(raw * np.float32(gain), self.rate_hz, 0.005)
+        clip = dsp.scale_frames(to_engine(data, file_rate, self.rate_hz), gain)
+        return dsp.edge_fades(clip, self.rate_hz, 0.005, in_place=True)
 
     def keep_only(self, keys: set[tuple[Path, float]]) -> None:
         """Forget decoded clips not in ``keys`` (those no event needs any more): memory stays flat."""

@@ -55,6 +55,12 @@ def clip_frames(path: Path, rate_hz: int) -> int:
 
 def load_clip(path: Path, rate_hz: int) -> np.ndarray:
     """Decode a short clip to float32 stereo at ``rate_hz``. Raises AudioFileError naming the file."""
+    data, file_rate = read_clip(path)
+    return to_engine(data, file_rate, rate_hz)
+
+
+def read_clip(path: Path) -> tuple[np.ndarray, int]:
+    """A short clip as it is in the file: float32 ``(frames, channels)`` and its sample rate."""
     import soundfile
 
     path = Path(path)
@@ -66,7 +72,15 @@ def load_clip(path: Path, rate_hz: int) -> np.ndarray:
         data, file_rate = _load_with_pydub(path)
     if len(data) == 0:
         raise AudioFileError(f"{path}: the file holds no audio")
-    return dsp.resample(dsp.to_stereo(data), int(file_rate), rate_hz)
+    return data, int(file_rate)
+
+
+def to_engine(data: np.ndarray, file_rate: int, rate_hz: int) -> np.ndarray:
+    """A clip from ``read_clip`` as engine audio: stereo at ``rate_hz`` (mono is resampled once, then
+    copied to both sides)."""
+    if data.shape[1] <= 2:
+        return dsp.to_stereo(dsp.resample(data, file_rate, rate_hz))
+    return dsp.resample(dsp.to_stereo(data), file_rate, rate_hz)
 
 
 def _load_with_pydub(path: Path) -> tuple[np.ndarray, int]:
