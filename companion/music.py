@@ -14,6 +14,7 @@ thread, so a track change never waits for ffmpeg or loudness analysis.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +31,8 @@ log = logging.getLogger("companion")
 
 # A track is accepted once it has produced this much audio; a shorter one that fails is "broken".
 _MIN_GOOD_S = 0.05
+# The next track is decoded this far ahead while the current one plays (48 kHz stereo float32: 32 MiB).
+PREFILL_S = 87.0
 
 
 class _Fifo:
@@ -59,6 +62,22 @@ class _Fifo:
                 self._head = 0
         self.frames -= done
         return done
+
+    def take_array(self, frames: int) -> np.ndarray:
+        """The next ``frames`` frames (fewer if it holds fewer) as an array the caller may change: a view
+        of the first chunk when it holds them all (the usual case: no copy), else a fresh copy."""
+        if self._chunks and len(self._chunks[0]) - self._head >= frames:
+            chunk = self._chunks[0]
+            out = chunk[self._head: self._head + frames]
+            self._head += frames
+            self.frames -= frames
+            if self._head == len(chunk):
+                self._chunks.popleft()
+                self._head = 0
+            return out
+        out = np.empty((min(frames, self.frames), CHANNELS), np.float32)
+        self.take(len(out), out)
+        return out
 
     def drain(self) -> np.ndarray:
         """Everything left, as one array (used at track ends only)."""
@@ -101,6 +120,7 @@ class MusicStream:
         self._fallback = fallback
         self._max_gain_db = max_gain_db
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="music-prepare")
+        self._stop_prefill = threading.Event()
         self._warned: set[Path] = set()
         self._failures_in_row = 0
         self._last_opened: Path | None = None
@@ -139,6 +159,7 @@ class MusicStream:
                 self._skip(path, str(err))
                 continue
             self._last_opened, self._repeat_allowed = path, False
+            decoder.prefill(int(PREFILL_S * self.rate_hz), self._stop_prefill)
             return _Opened(path, decoder, float(dsp.db_to_gain(gain_db)))
 
     def _skip(self, path: Path, reason: str) -> None:
@@ -148,7 +169,9 @@ class MusicStream:
             log.warning("skipping music file %s", reason if str(path) in reason else f"{path}: {reason}")
 
     def _take_next(self) -> _Opened | None:
+        self._stop_prefill.set()       # whatever is decoded ahead by now is enough: take it
         opened = self._next.result()
+        self._stop_prefill.clear()
         self._next = self._pool.submit(self._open_next) if opened is not None else self._done_future()
         return opened
 
@@ -178,7 +201,7 @@ class MusicStream:
 
     # -- the stream ---------------------------------------------------------------------------------
     def read(self, frames: int) -> np.ndarray:
-        """The next ``frames`` frames of music (float32, (frames, 2))."""
+        """The next ``frames`` frames of music (float32, (frames, 2)), the caller's to change in place."""
         if not self._started:
             self._started = True
             self._track = self._take_next()
@@ -198,8 +221,9 @@ class MusicStream:
             self._buffer.push(self._crossfade(tail))
             if self._track is not None:
                 self.current = self._track.path
-        out = np.zeros((frames, CHANNELS), np.float32)  # zeros remain only when no music is left at all
-        self._buffer.take(frames, out)
+        out = self._buffer.take_array(frames)
+        if len(out) < frames:  # no music left at all: silence
+            out = np.concatenate([out, np.zeros((frames - len(out), CHANNELS), np.float32)])
         return out
 
     def _crossfade(self, tail: np.ndarray) -> np.ndarray:
@@ -224,6 +248,7 @@ class MusicStream:
         return tail
 
     def close(self) -> None:
+        self._stop_prefill.set()
         if self._track is not None:
             self._track.decoder.close()
         self._pool.shutdown(wait=True, cancel_futures=True)

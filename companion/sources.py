@@ -6,13 +6,14 @@ fall back to pydub, which runs ffmpeg once for the clip.
 
 Music of any length streams through ``ffmpeg -f f32le -ac 2 -ar RATE -`` (resampled by ffmpeg's swr):
 memory stays bounded, the first block arrives in tens of milliseconds, and decoding runs on another core
-in parallel with the mixer. The pipe is enlarged (up to 1 MiB, ~2.7 s of audio) so ffmpeg can run ahead.
+in parallel with the mixer. The pipe is enlarged (up to 1 MiB, ~2.7 s of audio) so ffmpeg can run ahead,
+and the mixer reads it straight into its arrays. The next track's decoder can ``prefill`` a bounded buffer
+on a worker thread, so two decoders overlap at every track change.
 """
 
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 import subprocess
 import threading
@@ -25,8 +26,8 @@ from companion import CHANNELS, dsp
 from companion.errors import AudioFileError, ToolMissingError
 
 _F_SETPIPE_SZ = 1031
-READ_AHEAD_BYTES = 4 << 20   # ~11 s of 48 kHz stereo float32 decoded ahead of the mixer, per track
 _FRAME_BYTES = 4 * CHANNELS
+_PREFILL_CHUNK = 1 << 17      # frames read per step of prefill (1 MiB): how soon a stop request is seen
 
 
 def ffmpeg_path() -> str:
@@ -110,7 +111,7 @@ class StreamDecoder:
         self.rate_hz = rate_hz
         self.error: str | None = None
         self._stderr_chunks: list[bytes] = []
-        command = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error"]
+        command = [ffmpeg_path(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
         if start_s > 0:
             command += ["-ss", f"{start_s:.3f}"]
         command += [
@@ -133,71 +134,68 @@ class StreamDecoder:
             pass  # the default 64 KiB pipe still works, with less read-ahead
         self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr_thread.start()
-        # A reader thread keeps ffmpeg running ahead (up to READ_AHEAD_BYTES beyond the pipe's own buffer)
-        # while the mixer is busy: decoding then overlaps mixing on the other core instead of stalling
-        # whenever the pipe is full.
-        self._chunks: deque[bytes] = deque()
-        self._buffered = 0
-        self._eof = False
-        self._closed = False
-        self._cond = threading.Condition()
-        self._reader = threading.Thread(target=self._read_ahead, daemon=True, name="music-read-ahead")
-        self._reader.start()
         self._carry = b""
         self._ended = False
+        self._ahead: deque[np.ndarray] = deque()   # frames prefilled on a worker thread, read first
 
     def _drain_stderr(self) -> None:
         for chunk in iter(lambda: self._proc.stderr.read(4096), b""):
             if sum(map(len, self._stderr_chunks)) < 16384:
                 self._stderr_chunks.append(chunk)
 
-    def _read_ahead(self) -> None:
-        fd = self._proc.stdout.fileno()
-        while True:
-            with self._cond:
-                while self._buffered >= READ_AHEAD_BYTES and not self._closed:
-                    self._cond.wait()
-                if self._closed:
-                    return
-            try:
-                chunk = os.read(fd, 1 << 18)
-            except OSError:
-                chunk = b""
-            with self._cond:
-                if chunk:
-                    self._chunks.append(chunk)
-                    self._buffered += len(chunk)
-                else:
-                    self._eof = True
-                self._cond.notify_all()
-            if not chunk:
-                return
-
     def read(self, frames: int) -> np.ndarray:
         """Up to ``frames`` frames (a fresh, writable array); fewer only at the end of the stream."""
+        if not self._ahead:
+            return self._read_pipe(frames)
+        out = np.empty((frames, CHANNELS), np.float32)
+        done = 0
+        while done < frames and self._ahead:
+            chunk = self._ahead[0]
+            n = min(frames - done, len(chunk))
+            out[done: done + n] = chunk[:n]
+            if n == len(chunk):
+                self._ahead.popleft()
+            else:
+                self._ahead[0] = chunk[n:]
+            done += n
+        if done < frames:
+            rest = self._read_pipe(frames - done)
+            out[done: done + len(rest)] = rest
+            done += len(rest)
+        return out[:done]
+
+    def prefill(self, frames: int, stop: threading.Event) -> None:
+        """Decode up to ``frames`` frames ahead into memory, until ``stop`` is set.
+
+        Called on a worker thread right after opening the next track, before anyone reads: while the
+        current track plays, the next one's ffmpeg works on the other core instead of waiting on a full
+        pipe, so the two decoders overlap at every track change.
+        """
+        buffered = sum(len(chunk) for chunk in self._ahead)
+        while buffered < frames and not self._ended and not stop.is_set():
+            chunk = self._read_pipe(min(_PREFILL_CHUNK, frames - buffered))
+            if len(chunk):
+                self._ahead.append(chunk)
+                buffered += len(chunk)
+
+    def _read_pipe(self, frames: int) -> np.ndarray:
+        """Up to ``frames`` frames straight from the pipe into a fresh array (one copy, by the kernel)."""
         out = np.empty((frames, CHANNELS), np.float32)
         if self._ended:
             return out[:0]
         view = memoryview(out).cast("B")
         filled = len(self._carry)
         view[:filled] = self._carry
-        with self._cond:
-            while filled < len(view):
-                while not self._chunks and not self._eof:
-                    self._cond.wait()
-                if not self._chunks:
-                    break
-                chunk = self._chunks.popleft()
-                take = min(len(chunk), len(view) - filled)
-                view[filled: filled + take] = chunk[:take]
-                if take < len(chunk):
-                    self._chunks.appendleft(chunk[take:])
-                self._buffered -= take
-                filled += take
-            self._cond.notify_all()
-            at_end = self._eof and not self._chunks
-        if at_end and filled < len(view):
-            self._finish()
+        pipe = self._proc.stdout
+        while filled < len(view):
+            try:
+                got = pipe.readinto(view[filled:])
+            except OSError:
+                got = 0
+            if not got:
+                self._finish()
+                break
+            filled += got
         usable = filled - filled % _FRAME_BYTES
         self._carry = bytes(view[usable:filled])
         return out[: usable // _FRAME_BYTES]
@@ -211,9 +209,6 @@ class StreamDecoder:
             self.error = _short_reason(text[-1] if text else f"ffmpeg exited with status {code}")
 
     def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
         if self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
