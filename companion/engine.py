@@ -182,4 +182,5 @@ def music_stream(sources: Sequence[str | Path], *, seed: int, shuffle: bool, rat
     playlist: Iterator[Path] = library.playlist(tracks, seed=seed, shuffle=shuffle) if tracks else iter(())
     return MusicStream(playlist, lambda path: library.track_info(path).loudness_lufs, rate_hz=rate_hz,
                        target_lufs=target_lufs, crossfade_s=crossfade_s,
-                       fallback=builtin_playlist if user else None)
+                       fallback=builtin_playlist if user else None,
+                       length_of=lambda path: library.track_info(path).duration_s)

@@ -128,8 +128,8 @@ class Mixer:
         cue_bus: bool = False,
     ) -> None:
         self.rate_hz = timeline.rate_hz
-        self.timeline = timeline      # (a property: keeps an index of voice starts)
         self.music = music
+        self.timeline = timeline      # (a property: keeps an index of voice starts, tells the music its end)
         self.clips = clips
         self.chime = chime
         self.levels = levels
@@ -147,6 +147,8 @@ class Mixer:
     @timeline.setter
     def timeline(self, timeline: Timeline) -> None:
         self._timeline = timeline
+        if self.music is not None:  # how far the session will read the music (bounds its read-ahead)
+            self.music.until = timeline.end if timeline.music_end is None else timeline.music_end
         self._starts = [event.start for event in timeline.voice]
         self._longest = max((event.frames for event in timeline.voice), default=0)
 

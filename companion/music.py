@@ -31,8 +31,8 @@ log = logging.getLogger("companion")
 
 # A track is accepted once it has produced this much audio; a shorter one that fails is "broken".
 _MIN_GOOD_S = 0.05
-# The next track is decoded this far ahead while the current one plays (48 kHz stereo float32: 32 MiB).
-PREFILL_S = 87.0
+# The next track is decoded this far ahead while the current one plays (48 kHz stereo float32: 64 MiB).
+PREFILL_S = 175.0
 
 
 class _Fifo:
@@ -99,6 +99,9 @@ class MusicStream:
 
     ``loudness_of(path)`` returns a track's integrated loudness (LUFS) or raises CompanionError for a file
     that cannot be read. ``fallback`` is a second playlist used when the first yields nothing playable.
+    ``length_of(path)`` (optional) gives a track's length in seconds; with ``until`` (the stream frame
+    where the session stops reading, kept up to date by the mixer) it limits how much of the next track
+    is decoded ahead to what the session can still use.
     """
 
     def __init__(
@@ -111,12 +114,16 @@ class MusicStream:
         crossfade_s: float = 6.0,
         fallback: Callable[[], Iterator[Path]] | None = None,
         max_gain_db: float = 18.0,
+        length_of: Callable[[Path], float | None] | None = None,
     ) -> None:
         self.rate_hz = rate_hz
         self.target_lufs = target_lufs
         self.crossfade_frames = max(1, int(round(crossfade_s * rate_hz)))
         self._playlist = playlist
         self._loudness_of = loudness_of
+        self._length_of = length_of
+        self.until: int | None = None
+        self._emitted = 0       # frames returned by read() so far
         self._fallback = fallback
         self._max_gain_db = max_gain_db
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="music-prepare")
@@ -132,8 +139,9 @@ class MusicStream:
         self._started = False
 
     # -- preparing tracks ahead --------------------------------------------------------------------
-    def _open_next(self) -> _Opened | None:
-        """Open the next playable track (runs on the worker thread). None means silence from now on."""
+    def _open_next(self, playing: _Opened | None = None, playing_from: int = 0) -> _Opened | None:
+        """Open the next playable track (runs on the worker thread), to follow ``playing``, which starts
+        at stream frame ``playing_from``. None means silence from now on."""
         while True:
             try:
                 path = next(self._playlist)
@@ -159,8 +167,25 @@ class MusicStream:
                 self._skip(path, str(err))
                 continue
             self._last_opened, self._repeat_allowed = path, False
-            decoder.prefill(int(PREFILL_S * self.rate_hz), self._stop_prefill)
+            decoder.prefill(self._prefill_frames(playing, playing_from), self._stop_prefill)
             return _Opened(path, decoder, float(dsp.db_to_gain(gain_db)))
+
+    def _prefill_frames(self, playing: _Opened | None, playing_from: int) -> int:
+        """How much of the track after ``playing`` to decode ahead: PREFILL_S, or less when the session
+        ends sooner (an estimate from the playing track's length, with 10 s to spare; a short estimate
+        costs nothing but the overlap, the rest streams as usual)."""
+        most = int(PREFILL_S * self.rate_hz)
+        if playing is None or self.until is None or self._length_of is None:
+            return most
+        try:
+            length_s = self._length_of(playing.path)
+        except CompanionError:
+            return most
+        if not length_s:
+            return most
+        next_from = playing_from + int(length_s * self.rate_hz) - self.crossfade_frames  # (its fade-in)
+        usable = self.until - next_from + 10 * self.rate_hz
+        return int(min(max(usable, 0), most))
 
     def _skip(self, path: Path, reason: str) -> None:
         self._failures_in_row += 1
@@ -172,7 +197,10 @@ class MusicStream:
         self._stop_prefill.set()       # whatever is decoded ahead by now is enough: take it
         opened = self._next.result()
         self._stop_prefill.clear()
-        self._next = self._pool.submit(self._open_next) if opened is not None else self._done_future()
+        # The track taken now starts where the buffered tail of the last one begins to fade out.
+        starts_at = self._emitted + max(self._buffer.frames - self.crossfade_frames, 0)
+        self._next = (self._pool.submit(self._open_next, opened, starts_at) if opened is not None
+                      else self._done_future())
         return opened
 
     @staticmethod
@@ -224,6 +252,7 @@ class MusicStream:
         out = self._buffer.take_array(frames)
         if len(out) < frames:  # no music left at all: silence
             out = np.concatenate([out, np.zeros((frames - len(out), CHANNELS), np.float32)])
+        self._emitted += frames
         return out
 
     def _crossfade(self, tail: np.ndarray) -> np.ndarray:

@@ -147,6 +147,11 @@ class StreamDecoder:
         """Up to ``frames`` frames (a fresh, writable array); fewer only at the end of the stream."""
         if not self._ahead:
             return self._read_pipe(frames)
+        if len(self._ahead[0]) >= frames:   # the usual case: a view of the first prefilled chunk, no copy
+            chunk = self._ahead.popleft()
+            if len(chunk) > frames:
+                self._ahead.appendleft(chunk[frames:])
+            return chunk[:frames]
         out = np.empty((frames, CHANNELS), np.float32)
         done = 0
         while done < frames and self._ahead:

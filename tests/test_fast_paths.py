@@ -119,3 +119,22 @@ def test_a_mono_clip_is_measured_as_heard_on_both_sides(tmp_path):
     assert clip.shape == (rate * 3 * 2, 2)
     assert dsp.integrated_loudness(clip, 48_000) == pytest.approx(-20.0, abs=0.1)
     store.close()
+
+
+def test_the_next_track_is_decoded_ahead_only_as_far_as_the_session_can_use(track):
+    from companion.music import PREFILL_S, MusicStream, _Opened
+
+    rate = 48_000
+    stream = MusicStream(iter([track]), lambda path: -20.0, rate_hz=rate, target_lufs=-20.0, crossfade_s=6.0,
+                         length_of=lambda path: 300.0)
+    playing = _Opened(track, decoder=None, gain=1.0)
+    try:
+        assert stream._prefill_frames(playing, 0) == int(PREFILL_S * rate)      # end unknown: the most
+        stream.until = 3600 * rate
+        assert stream._prefill_frames(playing, 0) == int(PREFILL_S * rate)      # a long session: the most
+        stream.until = 320 * rate   # the next track starts at 294 s and is heard for 26 s: 26 + 10 s
+        assert stream._prefill_frames(playing, 0) == 36 * rate
+        stream.until = 250 * rate   # the session ends before the next track begins
+        assert stream._prefill_frames(playing, 0) == 0
+    finally:
+        stream.close()
