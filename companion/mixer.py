@@ -129,7 +129,6 @@ class Mixer:
     ) -> None:
         self.rate_hz = timeline.rate_hz
         self.music = music
-        self.timeline = timeline      # (a property: keeps an index of voice starts, tells the music its end)
         self.clips = clips
         self.chime = chime
         self.levels = levels
@@ -139,6 +138,7 @@ class Mixer:
         self._cuts: list[_Cut] = []
         self._cue_out: np.ndarray | None = None
         self._frames = lambda seconds: int(round(seconds * self.rate_hz))  # noqa: E731
+        self.timeline = timeline      # (a property: indexes voice starts and gain ramps, tells the music its end)
 
     @property
     def timeline(self) -> Timeline:
@@ -151,6 +151,29 @@ class Mixer:
             self.music.until = timeline.end if timeline.music_end is None else timeline.music_end
         self._starts = [event.start for event in timeline.voice]
         self._longest = max((event.frames for event in timeline.voice), default=0)
+        self._moving = self._moving_spans(timeline)
+        self._flat: tuple[Levels, int, float] | None = None   # (levels, gap, gain) of the last flat block
+
+    def _moving_spans(self, tl: Timeline) -> tuple[list[int], list[int]]:
+        """Where the music gain may move (fades, duck ramps, paced holds), as sorted disjoint [lo, hi)
+        spans (their starts and their ends): between two of them, the gain is constant."""
+        music_end = tl.end if tl.music_end is None else tl.music_end
+        lead, tail, release = (self._frames(DUCK_LEAD_S), self._frames(DUCK_TAIL_S), self._frames(DUCK_RELEASE_S))
+        spans = [(-(1 << 62), tl.fade_in_frames), (tl.fade_out_start, music_end)]
+        for span in tl.ducks:
+            spans += [(span.start - lead, span.start), (span.end + tail, span.end + tail + release)]
+        spans += [(m.hold_start, m.hold_end) for m in tl.steps if m.breath is not None]
+        starts: list[int] = []
+        ends: list[int] = []
+        for lo, hi in sorted(spans):
+            if hi <= lo:
+                continue
+            if starts and lo <= ends[-1]:
+                ends[-1] = max(ends[-1], hi)
+            else:
+                starts.append(lo)
+                ends.append(hi)
+        return starts, ends
 
     # -- plan changes (controls) ----------------------------------------------------------------------
     def replan(self, timeline: Timeline, at: int) -> None:
@@ -248,30 +271,27 @@ class Mixer:
     def _music_gain(self, start: int, frames: int) -> float | np.ndarray:
         """Music gain for each frame: level x duck x breath x session fades (a scalar when flat)."""
         end = start + frames
-        if not self._curve_moves(start, end):
-            return float(self._gain_at(np.array([start]))[0])
+        gap = self._flat_gap(start, end)
+        if gap is not None:
+            if self._flat is None or self._flat[0] is not self.levels or self._flat[1] != gap:
+                self._flat = (self.levels, gap, float(self._gain_at(np.array([start]))[0]))
+            return self._flat[2]
         first = start // CONTROL_STEP
         grid = np.arange(first, -(-end // CONTROL_STEP) + 1) * CONTROL_STEP
         return dsp.control_curve(self._gain_at(grid), CONTROL_STEP, start - first * CONTROL_STEP, frames)
 
-    def _curve_moves(self, start: int, end: int) -> bool:
-        """Whether any ramp of the music gain touches the grid cells around [start, end)."""
+    def _flat_gap(self, start: int, end: int) -> int | None:
+        """None if a ramp of the music gain touches the grid cells around [start, end); else which gap
+        between moving spans the block lies in (the gain is the same all through one gap)."""
         lo, hi = start - 2 * CONTROL_STEP, end + 2 * CONTROL_STEP
-        tl = self.timeline
-        music_end = tl.end if tl.music_end is None else tl.music_end
-        if lo < tl.fade_in_frames or hi > tl.fade_out_start and lo < music_end:
-            return True
         if self._previous is not None:
             if lo < self._switch + self._frames(REPLAN_BLEND_S):
-                return True
+                return None
             self._previous = None
-        lead, tail, release = (self._frames(DUCK_LEAD_S), self._frames(DUCK_TAIL_S), self._frames(DUCK_RELEASE_S))
-        for span in tl.ducks:
-            if span.start - lead >= hi:
-                break
-            if (span.start - lead < hi and span.start > lo) or (span.end + tail < hi and span.end + tail + release > lo):
-                return True
-        return any(m.breath is not None and m.hold_start < hi and m.hold_end > lo for m in tl.steps)
+            self._flat = None
+        starts, ends = self._moving
+        gap = bisect.bisect_left(starts, hi)   # spans starting before hi
+        return gap if gap == 0 or ends[gap - 1] <= lo else None
 
     def _gain_at(self, idx: np.ndarray) -> np.ndarray:
         depth = self._duck_depth(self.timeline, idx)
