@@ -13,10 +13,13 @@ on a worker thread, so two decoders overlap at every track change.
 
 from __future__ import annotations
 
+import array
 import fcntl
 import shutil
 import subprocess
+import termios
 import threading
+import time
 from collections import deque
 from pathlib import Path
 
@@ -129,9 +132,9 @@ class StreamDecoder:
         except OSError as err:
             raise AudioFileError(f"{self.path}: cannot start ffmpeg: {err.strerror}") from err
         try:
-            fcntl.fcntl(self._proc.stdout.fileno(), _F_SETPIPE_SZ, 1 << 20)
+            self._pipe_bytes = fcntl.fcntl(self._proc.stdout.fileno(), _F_SETPIPE_SZ, 1 << 20)
         except OSError:
-            pass  # the default 64 KiB pipe still works, with less read-ahead
+            self._pipe_bytes = 1 << 16  # the default 64 KiB pipe still works, with less read-ahead
         self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr_thread.start()
         self._carry = b""
@@ -178,10 +181,28 @@ class StreamDecoder:
         """
         buffered = sum(len(chunk) for chunk in self._ahead)
         while buffered < frames and not self._ended and not stop.is_set():
-            chunk = self._read_pipe(min(_PREFILL_CHUNK, frames - buffered))
+            want = min(_PREFILL_CHUNK, frames - buffered)
+            self._await_pipe(want * _FRAME_BYTES, stop)
+            chunk = self._read_pipe(want)
             if len(chunk):
                 self._ahead.append(chunk)
                 buffered += len(chunk)
+
+    def _await_pipe(self, nbytes: int, stop: threading.Event) -> None:
+        """Sleep until the pipe holds ``nbytes`` (or 3/4 of what it can hold), ffmpeg has exited, or
+        ``stop`` is set. A blocking read returns at each of ffmpeg's 32 KiB writes: two context switches
+        per write, for a read that is in no hurry; polling every 0.5 ms lets ffmpeg fill the pipe first."""
+        fd = self._proc.stdout.fileno()
+        nbytes = min(nbytes, self._pipe_bytes * 3 // 4)
+        count = array.array("i", [0])
+        while not stop.is_set() and self._proc.poll() is None:
+            try:
+                fcntl.ioctl(fd, termios.FIONREAD, count)
+            except OSError:
+                return
+            if count[0] >= nbytes:
+                return
+            time.sleep(0.0005)
 
     def _read_pipe(self, frames: int) -> np.ndarray:
         """Up to ``frames`` frames straight from the pipe into a fresh array (one copy, by the kernel)."""
