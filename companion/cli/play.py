@@ -111,7 +111,8 @@ def _render_instead(routine: str, **options) -> None:
     path = _fallback_path()
     click.echo(f"Rendering the session to a file instead: {path}", err=True)
     rendered = render_routine_to_file(routine, path, **options)
-    click.echo(f"Saved {rendered.path} ({clock(rendered.seconds)}). Play it with any audio player.", err=True)
+    # (a 15-minute session is 899.99998 s long: its length reads 15:00, not 14:59)
+    click.echo(f"Saved {rendered.path} ({clock(round(rendered.seconds))}). Play it with any audio player.", err=True)
 
 
 COMMANDS = [play_command]
