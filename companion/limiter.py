@@ -42,11 +42,13 @@ class Limiter:
         self._check_level = self.ceiling * 10.0 ** (-3.0 / 20.0)
         self._quiet = len(self._history) + len(self._required)  # trailing input frames under check level
 
-    def process(self, block: np.ndarray) -> np.ndarray:
-        """Limit one block; returns the same number of frames, delayed by ``latency``."""
+    def process(self, block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Limit one block; returns the same number of frames, delayed by ``latency`` (written into
+        ``out`` when given: an array of the block's shape that is not the block)."""
         n = len(block)
         if n == 0:
             return block
+        out = np.empty_like(block) if out is None else out
         hist = len(self._history)
         settled = len(self._required) + 2 * _TP_TAPS
         quiet = self._quiet >= settled and max(float(block.max()), -float(block.min())) <= self._check_level
@@ -54,7 +56,6 @@ class Limiter:
             # Quiet for longer than the look-ahead and detection reach: the gain is exactly 1, and the
             # output is the input delayed (assembled directly, without joining history and block).
             self._quiet += n
-            out = np.empty_like(block)
             out[: self.latency] = self._history[hist - self.latency:]
             out[self.latency:] = block[: n - self.latency]
             self._history = block[n - hist:].copy()
@@ -62,9 +63,10 @@ class Limiter:
         joined = np.concatenate([self._history, block])          # frames: [-H, n)
         delayed = joined[hist - self.latency: hist - self.latency + n]
         self._history = joined[-hist:]
+        np.copyto(out, delayed)
         if quiet:
             self._quiet += n
-            return delayed.copy()
+            return out
         # Required gain for frames [-T, n - T) where T = _TP_TAPS (they have full interpolation context).
         peak = np.maximum(np.abs(joined[:, 0]), np.abs(joined[:, 1]))  # (an axis of 2 reduces slowly)
         loud = np.flatnonzero(peak[hist:] > self._check_level)
@@ -77,14 +79,14 @@ class Limiter:
         self._required = r[-len(self._required):]
         a, b = self._a, self._b
         if r.min() >= 1.0:
-            return delayed.copy()
+            return out
         m = dsp.sliding_min(r, a)  # a == b: the window [n - a, n + b] is centred
         # Moving average over [i - b, i + a] by cumulative sums (O(n), exact enough in float64).
         width = a + b + 1
         sums = np.concatenate([[0.0], np.cumsum(m)])
         first = len(r) - n - (a + b)                               # gain index of the first output frame
         gain = (sums[first + a + 1: first + a + 1 + n] - sums[first - b: first - b + n]) / width
-        return dsp.scale_frames(delayed.copy(), gain)
+        return dsp.scale_frames(out, gain)
 
     def _inter_sample_peaks(self, joined: np.ndarray, peak: np.ndarray, hist: int, n: int) -> np.ndarray:
         """Max |interpolated value| over the 4 phases for frames [-T, n - T) of the block.

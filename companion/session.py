@@ -224,7 +224,7 @@ class Session:
         self._queue_cues(gain, frames)
         gain = gain * self._volume.take(frames)
         dsp.scale_frames(block, gain)
-        out[:] = self._limiter.process(block)
+        self._limiter.process(block, out=out)
         written = frames
         if self._quitting and not self._quit.moving and self._end_override is None:
             # Silent from the mix clock on; let the limiter's look-ahead drain, then stop.
