@@ -148,7 +148,7 @@ class Mixer:
     def timeline(self, timeline: Timeline) -> None:
         self._timeline = timeline
         if self.music is not None:  # how far the session will read the music (bounds its read-ahead)
-            self.music.until = timeline.end if timeline.music_end is None else timeline.music_end
+            self.music.until = timeline.music_stop
         self._starts = [event.start for event in timeline.voice]
         self._longest = max((event.frames for event in timeline.voice), default=0)
         self._moving = self._moving_spans(timeline)
@@ -157,9 +157,8 @@ class Mixer:
     def _moving_spans(self, tl: Timeline) -> tuple[list[int], list[int]]:
         """Where the music gain may move (fades, duck ramps, paced holds), as sorted disjoint [lo, hi)
         spans (their starts and their ends): between two of them, the gain is constant."""
-        music_end = tl.end if tl.music_end is None else tl.music_end
         lead, tail, release = (self._frames(DUCK_LEAD_S), self._frames(DUCK_TAIL_S), self._frames(DUCK_RELEASE_S))
-        spans = [(-(1 << 62), tl.fade_in_frames), (tl.fade_out_start, music_end)]
+        spans = [(-(1 << 62), tl.fade_in_frames), (tl.fade_out_start, tl.music_stop)]
         for span in tl.ducks:
             spans += [(span.start - lead, span.start), (span.end + tail, span.end + tail + release)]
         spans += [(m.hold_start, m.hold_end) for m in tl.steps if m.breath is not None]
@@ -339,9 +338,8 @@ class Mixer:
     def _fades(self, idx: np.ndarray) -> np.ndarray:
         """Session fade-in from frame 0 and fade-out to the music's end (raised cosine), on the music."""
         tl = self.timeline
-        music_end = tl.end if tl.music_end is None else tl.music_end
         fade_in = dsp.raised_cosine(idx / max(tl.fade_in_frames, 1))
-        fade_out = 1.0 - dsp.raised_cosine((idx - tl.fade_out_start) / max(music_end - tl.fade_out_start, 1))
+        fade_out = 1.0 - dsp.raised_cosine((idx - tl.fade_out_start) / max(tl.music_stop - tl.fade_out_start, 1))
         return fade_in * fade_out
 
 

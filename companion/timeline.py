@@ -90,6 +90,11 @@ class Timeline:
     def total_s(self) -> float:
         return self.end / self.rate_hz
 
+    @property
+    def music_stop(self) -> int:
+        """The frame where the music has faded to silence (``music_end``, else the session's end)."""
+        return self.end if self.music_end is None else self.music_end
+
     def step_at(self, frame: int) -> int:
         """Index of the step that is current at ``frame`` (the last one started)."""
         current = 0
