@@ -144,13 +144,15 @@ class LoudnessMeter:
     (75 % overlap). Block boundaries of ``add`` do not matter. Memory: one float per 100 ms.
     """
 
-    def __init__(self, rate_hz: int, channels: int = 2) -> None:
+    def __init__(self, rate_hz: int, channels: int = 2, *, copies: int = 1) -> None:
+        """``copies``: how many output channels each input channel will be played on (2 for a mono clip
+        played on both sides): BS.1770 sums the channels' powers, so the loudness is that of the copies."""
         self.rate_hz = rate_hz
         self.channels = channels
         self.hop = int(round(0.1 * rate_hz))
         weights = k_weighting_power(rate_hz, self.hop).copy()   # (cached: never change it in place)
         weights[1: (self.hop + 1) // 2] *= 2.0      # one-sided spectrum: interior bins count twice
-        self._weights = weights / (self.hop * self.hop)
+        self._weights = weights / (self.hop * self.hop) * copies
         self._pending = np.zeros((0, channels), np.float32)
         self._powers: list[np.ndarray] = []
         self.frames = 0
@@ -221,13 +223,9 @@ def gated_loudness(powers: np.ndarray) -> float:
 
 def integrated_loudness(samples: np.ndarray, rate_hz: int, *, copies: int = 1) -> float:
     """Integrated loudness of a whole (short) signal in LUFS; signals under 400 ms count as one block.
-
-    ``copies``: how many output channels each channel of ``samples`` will be played on (2 for a mono clip
-    played on both sides): BS.1770 sums the channels' powers, so the loudness is that of the copies.
-    """
+    ``copies``: as for ``LoudnessMeter``."""
     x = np.asarray(samples)
-    meter = LoudnessMeter(rate_hz, x.shape[1] if x.ndim == 2 else 1)
-    meter._weights *= copies
+    meter = LoudnessMeter(rate_hz, x.shape[1] if x.ndim == 2 else 1, copies=copies)
     meter.add(x)
     return meter.integrated_lufs()
 
