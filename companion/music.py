@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import numpy as np
 
 from companion import CHANNELS, dsp
 from companion.errors import CompanionError
-from companion.sources import StreamDecoder
+from companion.sources import FrameFifo, StreamDecoder
 
 log = logging.getLogger("companion")
 
@@ -33,57 +32,6 @@ log = logging.getLogger("companion")
 _MIN_GOOD_S = 0.05
 # The next track is decoded this far ahead while the current one plays (48 kHz stereo float32: 64 MiB).
 PREFILL_S = 175.0
-
-
-class _Fifo:
-    """Frames in arrival order, taken from the front without re-copying what stays behind."""
-
-    def __init__(self) -> None:
-        self._chunks: deque[np.ndarray] = deque()
-        self._head = 0          # frames already taken from the first chunk
-        self.frames = 0
-
-    def push(self, block: np.ndarray) -> None:
-        if len(block):
-            self._chunks.append(block)
-            self.frames += len(block)
-
-    def take(self, frames: int, out: np.ndarray) -> int:
-        """Copy up to ``frames`` frames into ``out``; return how many were copied."""
-        done = 0
-        while done < frames and self._chunks:
-            chunk = self._chunks[0]
-            n = min(frames - done, len(chunk) - self._head)
-            out[done: done + n] = chunk[self._head: self._head + n]
-            done += n
-            self._head += n
-            if self._head == len(chunk):
-                self._chunks.popleft()
-                self._head = 0
-        self.frames -= done
-        return done
-
-    def take_array(self, frames: int) -> np.ndarray:
-        """The next ``frames`` frames (fewer if it holds fewer) as an array the caller may change: a view
-        of the first chunk when it holds them all (the usual case: no copy), else a fresh copy."""
-        if self._chunks and len(self._chunks[0]) - self._head >= frames:
-            chunk = self._chunks[0]
-            out = chunk[self._head: self._head + frames]
-            self._head += frames
-            self.frames -= frames
-            if self._head == len(chunk):
-                self._chunks.popleft()
-                self._head = 0
-            return out
-        out = np.empty((min(frames, self.frames), CHANNELS), np.float32)
-        self.take(len(out), out)
-        return out
-
-    def drain(self) -> np.ndarray:
-        """Everything left, as one array (used at track ends only)."""
-        out = np.empty((self.frames, CHANNELS), np.float32)
-        self.take(self.frames, out)
-        return out
 
 
 @dataclass
@@ -133,7 +81,7 @@ class MusicStream:
         self._last_opened: Path | None = None
         self._repeat_allowed = False
         self.current: Path | None = None
-        self._buffer = _Fifo()  # decoded, not yet emitted (gain applied)
+        self._buffer = FrameFifo()  # decoded, not yet emitted (gain applied)
         self._track: _Opened | None = None
         self._next: Future[_Opened | None] = self._pool.submit(self._open_next)
         self._started = False

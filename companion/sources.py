@@ -101,6 +101,60 @@ def _load_with_pydub(path: Path) -> tuple[np.ndarray, int]:
     return samples.reshape(-1, segment.channels), segment.frame_rate
 
 
+class FrameFifo:
+    """Frames in arrival order, taken from the front without re-copying what stays behind."""
+
+    def __init__(self) -> None:
+        self._chunks: deque[np.ndarray] = deque()
+        self._head = 0          # frames already taken from the first chunk
+        self.frames = 0
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def push(self, block: np.ndarray) -> None:
+        if len(block):
+            self._chunks.append(block)
+            self.frames += len(block)
+
+    def take(self, frames: int, out: np.ndarray) -> int:
+        """Copy up to ``frames`` frames into ``out``; return how many were copied."""
+        done = 0
+        while done < frames and self._chunks:
+            chunk = self._chunks[0]
+            n = min(frames - done, len(chunk) - self._head)
+            out[done: done + n] = chunk[self._head: self._head + n]
+            done += n
+            self._head += n
+            if self._head == len(chunk):
+                self._chunks.popleft()
+                self._head = 0
+        self.frames -= done
+        return done
+
+    def take_array(self, frames: int) -> np.ndarray:
+        """The next ``frames`` frames (fewer if it holds fewer) as an array the caller may change: a view
+        of the first chunk when it holds them all (the usual case: no copy), else a fresh copy."""
+        if self._chunks and len(self._chunks[0]) - self._head >= frames:
+            chunk = self._chunks[0]
+            out = chunk[self._head: self._head + frames]
+            self._head += frames
+            self.frames -= frames
+            if self._head == len(chunk):
+                self._chunks.popleft()
+                self._head = 0
+            return out
+        out = np.empty((min(frames, self.frames), CHANNELS), np.float32)
+        self.take(len(out), out)
+        return out
+
+    def drain(self) -> np.ndarray:
+        """Everything left, as one array (used at track ends only)."""
+        out = np.empty((self.frames, CHANNELS), np.float32)
+        self.take(self.frames, out)
+        return out
+
+
 class StreamDecoder:
     """One music file decoded by an ffmpeg child process into float32 stereo frames, read in blocks.
 
@@ -139,7 +193,7 @@ class StreamDecoder:
         self._stderr_thread.start()
         self._carry = b""
         self._ended = False
-        self._ahead: deque[np.ndarray] = deque()   # frames prefilled on a worker thread, read first
+        self._ahead = FrameFifo()   # frames prefilled on a worker thread, read first
 
     def _drain_stderr(self) -> None:
         for chunk in iter(lambda: self._proc.stderr.read(4096), b""):
@@ -147,30 +201,14 @@ class StreamDecoder:
                 self._stderr_chunks.append(chunk)
 
     def read(self, frames: int) -> np.ndarray:
-        """Up to ``frames`` frames (a fresh, writable array); fewer only at the end of the stream."""
+        """Up to ``frames`` frames (a writable array the caller owns); fewer only at the end of the stream.
+        Prefilled frames come first (a view of a prefilled chunk when one covers the request)."""
         if not self._ahead:
             return self._read_pipe(frames)
-        if len(self._ahead[0]) >= frames:   # the usual case: a view of the first prefilled chunk, no copy
-            chunk = self._ahead.popleft()
-            if len(chunk) > frames:
-                self._ahead.appendleft(chunk[frames:])
-            return chunk[:frames]
-        out = np.empty((frames, CHANNELS), np.float32)
-        done = 0
-        while done < frames and self._ahead:
-            chunk = self._ahead[0]
-            n = min(frames - done, len(chunk))
-            out[done: done + n] = chunk[:n]
-            if n == len(chunk):
-                self._ahead.popleft()
-            else:
-                self._ahead[0] = chunk[n:]
-            done += n
-        if done < frames:
-            rest = self._read_pipe(frames - done)
-            out[done: done + len(rest)] = rest
-            done += len(rest)
-        return out[:done]
+        out = self._ahead.take_array(frames)
+        if len(out) < frames:   # the prefill runs out inside this request: the rest from the pipe
+            out = np.concatenate([out, self._read_pipe(frames - len(out))])
+        return out
 
     def prefill(self, frames: int, stop: threading.Event) -> None:
         """Decode up to ``frames`` frames ahead into memory, until ``stop`` is set.
@@ -179,14 +217,10 @@ class StreamDecoder:
         current track plays, the next one's ffmpeg works on the other core instead of waiting on a full
         pipe, so the two decoders overlap at every track change.
         """
-        buffered = sum(len(chunk) for chunk in self._ahead)
-        while buffered < frames and not self._ended and not stop.is_set():
-            want = min(_PREFILL_CHUNK, frames - buffered)
+        while self._ahead.frames < frames and not self._ended and not stop.is_set():
+            want = min(_PREFILL_CHUNK, frames - self._ahead.frames)
             self._await_pipe(want * _FRAME_BYTES, stop)
-            chunk = self._read_pipe(want)
-            if len(chunk):
-                self._ahead.append(chunk)
-                buffered += len(chunk)
+            self._ahead.push(self._read_pipe(want))
 
     def _await_pipe(self, nbytes: int, stop: threading.Event) -> None:
         """Sleep until the pipe holds ``nbytes`` (or 3/4 of what it can hold), ffmpeg has exited, or
