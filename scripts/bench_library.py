@@ -2,7 +2,7 @@
 """Benchmark: long music files and big music folders (issue 5).
 
 1. A generated 3-hour MP3 (a 10-minute MP3 encoded once, joined 18 times without re-encoding):
-   - companion's streaming decoder (``companion.sources.StreamDecoder``, 48 kHz float32): time to the
+   - companion's streaming decoder (``companion.media.decode.StreamDecoder``, 48 kHz float32): time to the
      first block and peak RSS, then the whole file read through in 1 s blocks (RSS must stay flat);
    - pydub's ``AudioSegment.from_file`` on the same file: time until the audio is usable, peak RSS;
    - loudness analysis: the quick first look (first 5 minutes) and the full measurement, in times real time.
@@ -89,13 +89,14 @@ def child(mode: str, path: str) -> dict:
     """Runs inside the measured child process; returns figures as a dict."""
     # Each mode imports only what it uses, before the clock starts (imports are not part of the timings).
     if mode.startswith("stream"):
-        from companion.sources import StreamDecoder
+        from companion.media.decode import StreamDecoder
     elif mode == "ambient-render":
-        import companion.engine  # noqa: F401
+        import companion.mix.assemble  # noqa: F401
     elif mode == "pydub":
         from pydub import AudioSegment
     else:
-        from companion import library, loudness
+        from companion.media import library
+        from companion.media import loudness
         loudness.LoudnessMeter(16_000)   # scipy.signal and companion.dsp load here, not in the timing
     started = time.perf_counter()
     if mode == "stream-first":
@@ -126,7 +127,7 @@ def child(mode: str, path: str) -> dict:
         first = segment[:100].get_array_of_samples()
         return {"first_block_s": time.perf_counter() - started, "audio_s": len(segment) / 1000, "n": len(first)}
     if mode == "ambient-render":
-        from companion.engine import build_ambient_session
+        from companion.mix.assemble import build_ambient_session
 
         hours = float(path)
         session = build_ambient_session(minutes=hours * 60, seed=1)   # the built-in music, shuffled and looped

@@ -35,8 +35,8 @@ TICKS_HZ = os.sysconf("SC_CLK_TCK")
 
 
 def render_cost(seconds: float) -> dict[str, float]:
-    from companion.engine import build_session
-    from companion.routine import DEFAULT_ROUTINE, load_routine
+    from companion.mix.assemble import build_session
+    from companion.plan.routine import DEFAULT_ROUTINE, load_routine
 
     session = build_session(load_routine(DEFAULT_ROUTINE), rate_hz=48_000)
     block = np.zeros((1024, 2), dtype=np.float32)

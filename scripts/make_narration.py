@@ -2,7 +2,7 @@
 """Render the narration of every built-in routine into audio/narration/ (Ogg Opus clips + manifest.json).
 
 Each distinct line (lines shared by several routines share one clip) is synthesized offline with
-``companion.speech`` (short sentences, calm pace, ~0.9 s between sentences, trimmed, 10 ms edge fades),
+``companion.narration.synthesis`` (short sentences, calm pace, ~0.9 s between sentences, trimmed, 10 ms edge fades),
 normalised to a common loudness with pyloudnorm, and stored as mono Ogg Opus (~33 kbit/s). The manifest
 maps the SHA-256 of each line's normalised text to its clip, so a line edited without regenerating is
 caught by the tests. Clips whose text is already in the manifest with the same engine are kept, unless
@@ -33,8 +33,8 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from companion import speech  # noqa: E402
-from companion.routine import builtin_names, load_routine  # noqa: E402
+from companion.narration import synthesis  # noqa: E402
+from companion.plan.routine import builtin_names, load_routine  # noqa: E402
 
 OUT_DIR = ROOT / "audio" / "narration"
 MANIFEST = OUT_DIR / "manifest.json"
@@ -50,7 +50,7 @@ def routine_lines() -> dict[str, str]:
         for step in load_routine(name).steps:
             for line in step.lines:
                 if line.text and line.clip is None:
-                    lines.setdefault(speech.text_sha256(line.text), speech.normalise_text(line.text))
+                    lines.setdefault(synthesis.text_sha256(line.text), synthesis.normalise_text(line.text))
     return lines
 
 
@@ -103,7 +103,7 @@ def render(force: bool) -> int:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, dict] = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
     wanted = routine_lines()
-    engine = speech.load_engine()
+    engine = synthesis.load_engine()
     meters: dict[int, pyloudnorm.Meter] = {}
     made = 0
     started = time.perf_counter()
@@ -112,7 +112,7 @@ def render(force: bool) -> int:
         if entry and not force and entry["engine"] == engine.id and (OUT_DIR / entry["file"]).is_file():
             continue
         meter = meters.setdefault(engine.rate_hz, pyloudnorm.Meter(engine.rate_hz))
-        audio = normalise_loudness(speech.speak(engine, text), engine.rate_hz, meter)
+        audio = normalise_loudness(synthesis.speak(engine, text), engine.rate_hz, meter)
         name = clip_name(text, sha)
         decoded, rate = write_clip(OUT_DIR / name, audio, engine.rate_hz)
         meter = meters.setdefault(rate, pyloudnorm.Meter(rate))
@@ -143,16 +143,16 @@ def summarise(manifest: dict[str, dict], made: int, elapsed_s: float) -> None:
           f"{max(levels):.2f} LUFS, {size / 1e6:.2f} MB")
 
 
-def measure(engine: speech.Engine, texts: list[str]) -> dict[str, float]:
+def measure(engine: synthesis.Engine, texts: list[str]) -> dict[str, float]:
     """Pace, spectrum, levels and speed of one engine on the sample lines (before loudness normalisation).
 
     Sentences are paced as in the shipped clips; words/min over 4+-word sentences shows the spread."""
     rate = engine.rate_hz
     started = time.perf_counter()
-    trimmed = [speech.paced_sentence(engine, s) for t in texts for s in speech.split_sentences(t)]
+    trimmed = [synthesis.paced_sentence(engine, s) for t in texts for s in synthesis.split_sentences(t)]
     synth_s = time.perf_counter() - started
     speech_s = sum(len(a) for a in trimmed) / rate
-    clips = [speech.speak(engine, t) for t in texts]
+    clips = [synthesis.speak(engine, t) for t in texts]
     audio = np.concatenate(clips).astype(np.float64)
     power = np.abs(np.fft.rfft(audio)) ** 2
     freqs = np.fft.rfftfreq(len(audio), 1 / rate)
@@ -162,7 +162,7 @@ def measure(engine: speech.Engine, texts: list[str]) -> dict[str, float]:
     meter = pyloudnorm.Meter(rate)
     sentence_lufs = [meter.integrated_loudness(a.astype(np.float64)) for a in trimmed if len(a) > 0.45 * rate]
     words = sum(len(t.split()) for t in texts)
-    sentence_words = [len(s.split()) for t in texts for s in speech.split_sentences(t)]
+    sentence_words = [len(s.split()) for t in texts for s in synthesis.split_sentences(t)]
     paces = [w * 60 * rate / len(a) for w, a in zip(sentence_words, trimmed) if w >= 4 and len(a)]
     return {
         "slowest sentence words/min": min(paces),
@@ -184,12 +184,12 @@ def measure(engine: speech.Engine, texts: list[str]) -> dict[str, float]:
 def compare() -> int:
     texts = list(routine_lines().values())[:COMPARE_LINES]
     results = {}
-    for name in speech.ENGINES:
-        if not speech.engine_installed(name):
+    for name in synthesis.ENGINES:
+        if not synthesis.engine_installed(name):
             print(f"{name}: not installed, skipped")
             continue
         started = time.perf_counter()
-        engine = speech.load_engine(name)
+        engine = synthesis.load_engine(name)
         engine.sentence("Warm up.")                         # engines load their model on first use
         load_s = time.perf_counter() - started
         results[engine.id] = {"load + first sentence s": load_s, **measure(engine, texts)}

@@ -13,9 +13,9 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from companion.ambient import CueFeed, parse_cue
+from companion.output.cue_feed import CueFeed, parse_cue
 from companion.cli import main
-from companion.engine import Cue, build_ambient_session
+from companion.mix.assemble import Cue, build_ambient_session
 from companion.errors import BadInputError
 
 RATE_HZ = 48_000
@@ -162,9 +162,9 @@ def test_bad_cues_are_bad_input(given, why):
 
 
 def test_ambient_renders_to_a_file_and_says_once_when_a_chime_stands_in_for_a_voice(tmp_path, monkeypatch):
-    from companion import voice
+    from companion.narration import voicing
 
-    monkeypatch.setattr(voice, "cue_audio", lambda text: None)
+    monkeypatch.setattr(voicing, "cue_audio", lambda text: None)
     music = write_tone(tmp_path / "bed.wav", 200, 100)
     out = tmp_path / "treatment.wav"
     result = CliRunner().invoke(main, ["ambient", "--minutes", "1", "--music", str(music), "--fade-out", "10",
@@ -181,7 +181,7 @@ class _Built(Exception):
 
 
 def test_ambient_takes_music_and_order_from_the_settings_file(tmp_path, monkeypatch):
-    import companion.engine as engine
+    import companion.mix.assemble as engine
 
     seen = {}
 
@@ -249,7 +249,7 @@ def test_cue_device_hears_only_the_cue_at_its_minute_and_the_room_only_music(vir
 
     from scipy.signal import butter, sosfilt
 
-    from companion import voice
+    from companion.narration import voicing
 
     rng = np.random.default_rng(2)
     bed = sosfilt(butter(4, 300, fs=RATE_HZ, output="sos"), rng.standard_normal((30 * RATE_HZ, 2)), axis=0)
@@ -259,7 +259,7 @@ def test_cue_device_hears_only_the_cue_at_its_minute_and_the_room_only_music(vir
     bed[6 * RATE_HZ:6 * RATE_HZ + len(t)] += (0.2 * edges * np.sin(2 * np.pi * 4000 * t))[:, None]
     sf.write(tmp_path / "bed.wav", bed.astype(np.float32), RATE_HZ)
     clip = write_tone(tmp_path / "cue.wav", 2000, 0.3, dbfs=-12)
-    monkeypatch.setattr(voice, "cue_audio", lambda text: clip)
+    monkeypatch.setattr(voicing, "cue_audio", lambda text: clip)
 
     room_capture, cue_capture = Capture(virtual_sound, "room"), Capture(virtual_sound, "cue")
     time.sleep(0.5)

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from companion.cli import main
-from companion.config import Settings, config_path, effective, load_settings
+from companion.plan.settings import Settings, config_path, effective, load_settings
 from companion.errors import ConfigError
 
 

@@ -7,9 +7,9 @@ import pyloudnorm
 import pytest
 
 from companion import dsp
-from companion.engine import build_session
-from companion.routine import load_routine
-from companion.timeline import DUCK_LEAD_S, DUCK_RELEASE_S
+from companion.mix.assemble import build_session
+from companion.plan.routine import load_routine
+from companion.plan.timeline import DUCK_LEAD_S, DUCK_RELEASE_S
 from tests import measure, sessionkit as kit
 
 RATE = kit.RATE

@@ -9,9 +9,9 @@ import pytest
 import soundfile
 
 from companion import dsp
-from companion.export import Dither
-from companion.mixer import ClipStore
-from companion.sources import StreamDecoder, decode_all
+from companion.output.export import Dither
+from companion.mix.mixer import ClipStore
+from companion.media.decode import StreamDecoder, decode_all
 
 
 # --- sliding extremes and control curves ---------------------------------------------------------------
@@ -122,7 +122,7 @@ def test_a_mono_clip_is_measured_as_heard_on_both_sides(tmp_path):
 
 
 def test_the_next_track_is_decoded_ahead_only_as_far_as_the_session_can_use(track):
-    from companion.music import PREFILL_S, MusicStream, _Opened
+    from companion.mix.playlist import PREFILL_S, MusicStream, _Opened
 
     rate = 48_000
     stream = MusicStream(iter([track]), lambda path: -20.0, rate_hz=rate, target_lufs=-20.0, crossfade_s=6.0,

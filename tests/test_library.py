@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from companion import library, loudness
+from companion.media import library
+from companion.media import loudness
 from companion.errors import AudioFileError, BadInputError, ToolMissingError
 
 RATE_HZ = 48_000

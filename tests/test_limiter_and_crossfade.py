@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from companion import dsp
-from companion.limiter import Limiter
-from companion.music import MusicStream
+from companion.dsp.limiter import Limiter
+from companion.mix.playlist import MusicStream
 from tests import measure, sessionkit as kit
 
 RATE = kit.RATE

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from companion.keys import KEYMAP, action_for, split_keys
-from companion.statusline import StatusView, clock, ending_line, status_line, step_line
+from companion.terminal.keys import KEYMAP, action_for, split_keys
+from companion.terminal.statusline import StatusView, clock, ending_line, status_line, step_line
 
 
 def a_status(**changes) -> SimpleNamespace:
@@ -115,7 +115,7 @@ def test_log_view_writes_one_line_per_step():
 
 KEY_CHILD = """
 import sys
-from companion.keys import KeyReader
+from companion.terminal.keys import KeyReader
 with KeyReader() as reader:
     print("ready", flush=True)
     seen = []

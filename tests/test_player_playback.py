@@ -282,7 +282,7 @@ def test_no_device_says_so_and_renders_the_session_to_a_file(virtual_sound, rout
                             capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=tmp_path)
     if "No sound output device found" not in result.stderr and result.returncode == 0:
         pytest.skip("this machine has a real sound card: 'no device' cannot be made")
-    from companion.player import NO_DEVICE_MESSAGE
+    from companion.output.player import NO_DEVICE_MESSAGE
 
     target = home / "Music" / "companion-session-2.mp3"
     lines = result.stderr.splitlines()

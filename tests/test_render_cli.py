@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from companion.sources import decode_all
+from companion.media.decode import decode_all
 from tests import sessionkit as kit
 
 RATE = kit.RATE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from companion.errors import ExitCode, RoutineError
-from companion.routine import load_routine, parse_duration
+from companion.plan.routine import load_routine, parse_duration
 
 GOOD_STEP = '[[steps]]\nid = "one"\ntitle = "One"\nlines = ["Hello."]\nhold = 10\n'
 

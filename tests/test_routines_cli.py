@@ -8,9 +8,10 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from companion import speech, voice
+from companion.narration import synthesis
+from companion.narration import voicing
 from companion.cli import main
-from companion.routine import builtin_names, load_routine
+from companion.plan.routine import builtin_names, load_routine
 
 GOOD = """
 name = "Evening"
@@ -90,9 +91,9 @@ def test_check_rejects_a_bad_file_with_exit_2(tmp_path):
 
 
 def test_check_names_lines_without_a_voice(tmp_path, monkeypatch):
-    monkeypatch.setattr(speech, "engine_installed", lambda name=speech.DEFAULT_ENGINE: False)
+    monkeypatch.setattr(synthesis, "engine_installed", lambda name=synthesis.DEFAULT_ENGINE: False)
     real_which = shutil.which
-    monkeypatch.setattr(voice.shutil, "which", lambda name, *a, **k: None if name == "espeak-ng" else real_which(name))
+    monkeypatch.setattr(voicing.shutil, "which", lambda name, *a, **k: None if name == "espeak-ng" else real_which(name))
     path = tmp_path / "evening.toml"
     path.write_text(GOOD)
     result = CliRunner().invoke(main, ["routines", "check", str(path)])

@@ -16,11 +16,12 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 
-from companion import speech, voice
+from companion.narration import synthesis
+from companion.narration import voicing
 from companion.assets import audio_dir
-from companion.engine import build_session
-from companion.routine import DEFAULT_ROUTINE, builtin_names, load_routine
-from companion.timeline import fit_hold_scale
+from companion.mix.assemble import build_session
+from companion.plan.routine import DEFAULT_ROUTINE, builtin_names, load_routine
+from companion.plan.timeline import fit_hold_scale
 
 NARRATION = audio_dir() / "narration"
 MANIFEST = json.loads((NARRATION / "manifest.json").read_text(encoding="utf-8"))
@@ -59,7 +60,7 @@ def test_builtin_validates_and_is_set_to_its_target_length(name):
 def test_written_holds_already_fit_the_target_within_15_percent(name):
     """Holds are scaled to hit `minutes`; as written they should need little scaling (0.85x..1.15x)."""
     routine = load_routine(name)
-    scale = fit_hold_scale(routine, voice.line_durations(routine), routine.options.minutes)
+    scale = fit_hold_scale(routine, voicing.line_durations(routine), routine.options.minutes)
     assert 0.85 <= scale <= 1.15, f"{name}: holds need scaling by {scale:.2f} to last {routine.options.minutes} min"
 
 
@@ -91,7 +92,7 @@ def test_no_claims_of_cure(name):
 def test_sentences_are_short_and_in_the_second_person(name):
     lines = all_lines(name)
     for text in lines:
-        for sentence in speech.split_sentences(text):
+        for sentence in synthesis.split_sentences(text):
             assert len(sentence.split()) <= MAX_SENTENCE_WORDS, f"{name}: long sentence ({sentence!r})"
         assert not re.search(r"\b(I|me|my)\b", text), f"{name}: first person in {text!r}"
     assert sum(bool(re.search(r"\byour?\b", t, re.IGNORECASE)) for t in lines) >= 0.6 * len(lines)
@@ -109,24 +110,24 @@ def test_every_hold_starts_with_a_short_cue(name):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_every_line_has_a_shipped_clip_made_from_its_current_text(name):
     for text in all_lines(name):
-        entry = MANIFEST.get(speech.text_sha256(text))
+        entry = MANIFEST.get(synthesis.text_sha256(text))
         assert entry is not None, f"no clip for {text!r}: run scripts/make_narration.py"
-        assert entry["text"] == speech.normalise_text(text)
+        assert entry["text"] == synthesis.normalise_text(text)
         assert (NARRATION / entry["file"]).is_file(), f"missing {entry['file']}"
-        assert voice.shipped_clip(text) == NARRATION / entry["file"]
+        assert voicing.shipped_clip(text) == NARRATION / entry["file"]
 
 
 def test_an_edited_line_is_not_voiced_by_the_old_clip():
     text = all_lines(DEFAULT_ROUTINE)[1]
-    assert voice.shipped_clip(text) is not None
-    assert voice.shipped_clip(text.replace(".", ", please.")) is None
-    assert voice.shipped_clip("  " + text.replace(" ", "   ") + " ") is not None, "whitespace is normalised"
+    assert voicing.shipped_clip(text) is not None
+    assert voicing.shipped_clip(text.replace(".", ", please.")) is None
+    assert voicing.shipped_clip("  " + text.replace(" ", "   ") + " ") is not None, "whitespace is normalised"
 
 
 def test_manifest_keys_are_the_hashes_of_their_texts_and_every_clip_is_used():
-    used = {speech.text_sha256(t) for name in builtin_names() for t in all_lines(name)}
+    used = {synthesis.text_sha256(t) for name in builtin_names() for t in all_lines(name)}
     for sha, entry in MANIFEST.items():
-        assert speech.text_sha256(entry["text"]) == sha, entry["file"]
+        assert synthesis.text_sha256(entry["text"]) == sha, entry["file"]
     assert set(MANIFEST) == used, "stale or missing manifest entries: run scripts/make_narration.py"
     assert {p.name for p in NARRATION.glob("*.opus")} == {e["file"] for e in MANIFEST.values()}
 
@@ -164,7 +165,7 @@ def test_clips_are_trimmed_and_spoken_at_a_calm_pace():
     assert 105 <= words / seconds * 60 <= 140, f"{words / seconds * 60:.0f} words/min including pauses"
     for entry in MANIFEST.values():                  # one sentence, no pauses: the pace of the speech itself
         words = len(entry["text"].split())
-        if words >= 4 and len(speech.split_sentences(entry["text"])) == 1:
+        if words >= 4 and len(synthesis.split_sentences(entry["text"])) == 1:
             pace = words / entry["duration_s"] * 60
             assert 110 <= pace <= 150, f"{pace:.0f} words/min: {entry['text']!r}"
     for entry, audio, rate in decoded_clips():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from companion import dsp
-from companion.engine import build_session
-from companion.routine import load_routine
+from companion.mix.assemble import build_session
+from companion.plan.routine import load_routine
 from tests import sessionkit as kit
 
 RATE = kit.RATE

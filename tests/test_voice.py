@@ -1,4 +1,4 @@
-"""companion.voice: which file speaks each line, the run-time synthesis cache, and the no-voice error.
+"""companion.narration.voicing: which file speaks each line, the run-time synthesis cache, and the no-voice error.
 
 The espeak-ng path runs the real program (skipped with the reason when it is not installed); the cache
 lives in a temporary XDG_CACHE_HOME. Clips are measured (length, edges, loudness) with stated tolerances.
@@ -14,9 +14,10 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 
-from companion import speech, voice
+from companion.narration import synthesis
+from companion.narration import voicing
 from companion.errors import BadInputError, ExitCode
-from companion.routine import load_routine, parse_routine
+from companion.plan.routine import load_routine, parse_routine
 
 ESPEAK = shutil.which("espeak-ng")
 needs_espeak = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng is not installed (apt-get install espeak-ng)")
@@ -43,58 +44,58 @@ def private_cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def espeak_only(monkeypatch):
-    monkeypatch.setattr(speech, "engine_installed", lambda name=speech.DEFAULT_ENGINE: False)
+    monkeypatch.setattr(synthesis, "engine_installed", lambda name=synthesis.DEFAULT_ENGINE: False)
 
 
 @pytest.fixture
 def no_voice(monkeypatch, espeak_only):
     real_which = shutil.which
-    monkeypatch.setattr(voice.shutil, "which", lambda name, *a, **k: None if name == "espeak-ng" else real_which(name))
+    monkeypatch.setattr(voicing.shutil, "which", lambda name, *a, **k: None if name == "espeak-ng" else real_which(name))
 
 
 def test_builtin_lines_use_shipped_clips_and_synthesize_nothing(private_cache, no_voice):
     routine = load_routine("head-and-neck")
-    files = voice.line_audio(routine)
+    files = voicing.line_audio(routine)
     assert len(files) == sum(len(step.lines) for step in routine.steps)
     assert all(path.suffix == ".opus" and path.is_file() for path in files.values())
-    assert files[(0, 0)] == voice.shipped_clip(routine.steps[0].lines[0].text)
-    assert voice.missing_lines(routine) == []
+    assert files[(0, 0)] == voicing.shipped_clip(routine.steps[0].lines[0].text)
+    assert voicing.missing_lines(routine) == []
     assert not private_cache.exists(), "nothing may be synthesized for a built-in routine"
 
 
 def test_a_recorded_clip_is_used_as_given(tmp_path, no_voice):
     clip = tone_file(tmp_path / "mine.wav")
     routine = routine_with([{"text": "Anything at all.", "clip": "mine.wav"}, {"clip": "mine.wav"}], tmp_path)
-    assert voice.line_audio(routine) == {(0, 0): clip.resolve(), (0, 1): clip.resolve()}
-    assert voice.missing_lines(routine) == []
+    assert voicing.line_audio(routine) == {(0, 0): clip.resolve(), (0, 1): clip.resolve()}
+    assert voicing.missing_lines(routine) == []
 
 
 def test_no_voice_names_the_lines_and_how_to_get_one(no_voice):
     routine = routine_with(["Welcome. This is a relaxation aid.", *NEW_LINES])
-    missing = voice.missing_lines(routine)
+    missing = voicing.missing_lines(routine)
     assert missing == [f"step 1 ('One') line {i}: \"{text}\"" for i, text in ((2, NEW_LINES[0]), (3, NEW_LINES[1]))]
     with pytest.raises(BadInputError) as caught:
-        voice.line_audio(routine)
+        voicing.line_audio(routine)
     message = str(caught.value)
     assert "no voice for 2 lines" in message and NEW_LINES[0] in message and NEW_LINES[1] in message
     assert "pip install 'companion[voice]'" in message and "apt-get install espeak-ng" in message
     assert caught.value.exit_code == ExitCode.BAD_INPUT
-    assert voice.cue_audio("A cue nobody recorded.") is None
+    assert voicing.cue_audio("A cue nobody recorded.") is None
 
 
 @needs_espeak
 def test_espeak_voices_new_lines_into_the_cache_once(private_cache, espeak_only, monkeypatch):
     routine = routine_with(["Welcome. This is a relaxation aid.", *NEW_LINES])
-    assert voice.missing_lines(routine) == []
-    assert voice.lines_to_synthesize(routine) == 2
+    assert voicing.missing_lines(routine) == []
+    assert voicing.lines_to_synthesize(routine) == 2
     calls = []
-    files = voice.line_audio(routine, progress=lambda done, total: calls.append((done, total)))
+    files = voicing.line_audio(routine, progress=lambda done, total: calls.append((done, total)))
     assert calls == [(1, 2), (2, 2)]
     assert files[(0, 0)].suffix == ".opus", "the shipped clip still wins"
     made = [files[(0, 1)], files[(0, 2)]]
     for path, text in zip(made, NEW_LINES):
         assert path.parent == private_cache
-        assert path.name == f"espeak-ng-en-us-140-{speech.text_sha256(text)}.wav"
+        assert path.name == f"espeak-ng-en-us-140-{synthesis.text_sha256(text)}.wav"
         audio, rate = sf.read(path, dtype="float64")
         words_per_min = len(text.split()) / (len(audio) / rate) * 60
         assert 60 <= words_per_min <= 200, f"{words_per_min:.0f} words/min"
@@ -109,40 +110,40 @@ def test_espeak_voices_new_lines_into_the_cache_once(private_cache, espeak_only,
         raise AssertionError("espeak-ng ran again for a cached line")
 
     monkeypatch.setattr(subprocess, "run", refuse)
-    assert voice.line_audio(routine) == files
-    assert voice.lines_to_synthesize(routine) == 0
+    assert voicing.line_audio(routine) == files
+    assert voicing.lines_to_synthesize(routine) == 0
 
 
 @needs_espeak
 def test_cached_lines_keep_their_voice_when_no_engine_is_left(espeak_only, monkeypatch):
     routine = routine_with(NEW_LINES[:1])
-    first = voice.line_audio(routine)
+    first = voicing.line_audio(routine)
     real_which = shutil.which
-    monkeypatch.setattr(voice.shutil, "which", lambda name, *a, **k: None if name == "espeak-ng" else real_which(name))
-    assert voice.missing_lines(routine) == []
-    assert voice.line_audio(routine) == first
+    monkeypatch.setattr(voicing.shutil, "which", lambda name, *a, **k: None if name == "espeak-ng" else real_which(name))
+    assert voicing.missing_lines(routine) == []
+    assert voicing.line_audio(routine) == first
 
 
 @needs_espeak
 def test_cue_audio_prefers_the_shipped_clip_then_synthesizes(espeak_only):
-    shipped = voice.cue_audio("Take your time coming back.")
+    shipped = voicing.cue_audio("Take your time coming back.")
     assert shipped is not None and shipped.suffix == ".opus"
-    made = voice.cue_audio("Five minutes left.")
+    made = voicing.cue_audio("Five minutes left.")
     assert made is not None and made.name.startswith("espeak-ng-") and sf.info(str(made)).duration > 0.5
 
 
 def test_an_espeak_failure_is_one_clear_error(espeak_only, monkeypatch):
     failing = shutil.which("false")
-    monkeypatch.setattr(voice.shutil, "which", lambda name, *a, **k: failing if name == "espeak-ng" else None)
-    with pytest.raises(voice.CompanionError, match="espeak-ng failed on 'Rest one palm"):
-        voice.line_audio(routine_with(NEW_LINES[:1]))
+    monkeypatch.setattr(voicing.shutil, "which", lambda name, *a, **k: failing if name == "espeak-ng" else None)
+    with pytest.raises(voicing.CompanionError, match="espeak-ng failed on 'Rest one palm"):
+        voicing.line_audio(routine_with(NEW_LINES[:1]))
 
 
-@pytest.mark.skipif(not speech.engine_installed(), reason="the optional voice engine (companion[voice]) is not installed")
+@pytest.mark.skipif(not synthesis.engine_installed(), reason="the optional voice engine (companion[voice]) is not installed")
 def test_the_optional_engine_voices_new_lines_like_the_shipped_clips(private_cache):
     routine = routine_with(NEW_LINES[1:])
-    path = voice.line_audio(routine)[(0, 0)]
-    assert path.name.startswith(speech.load_engine().id)
+    path = voicing.line_audio(routine)[(0, 0)]
+    assert path.name.startswith(synthesis.load_engine().id)
     audio, rate = sf.read(path, dtype="float64")
     assert rate == 24_000
     words_per_min = len(NEW_LINES[1].split()) / (len(audio) / rate) * 60
@@ -152,30 +153,30 @@ def test_the_optional_engine_voices_new_lines_like_the_shipped_clips(private_cac
 
 
 def test_text_hash_ignores_spacing_only():
-    assert speech.text_sha256(" Let  go.\n") == speech.text_sha256("Let go.")
-    assert speech.text_sha256("Let go.") != speech.text_sha256("Let go!")
+    assert synthesis.text_sha256(" Let  go.\n") == synthesis.text_sha256("Let go.")
+    assert synthesis.text_sha256("Let go.") != synthesis.text_sha256("Let go!")
 
 
 def test_split_sentences_and_estimates():
-    assert speech.split_sentences("One. Two? Three!  Four") == ["One.", "Two?", "Three!", "Four"]
-    assert speech.estimated_seconds("one two three four five six seven eight nine ten. Eleven twelve thirteen.") \
-        == pytest.approx(13 * 60 / 130 + speech.SENTENCE_PAUSE_S)
+    assert synthesis.split_sentences("One. Two? Three!  Four") == ["One.", "Two?", "Three!", "Four"]
+    assert synthesis.estimated_seconds("one two three four five six seven eight nine ten. Eleven twelve thirteen.") \
+        == pytest.approx(13 * 60 / 130 + synthesis.SENTENCE_PAUSE_S)
 
 
 def test_trim_silence_keeps_the_sound_and_small_margins():
     rate = 24_000
     tone = 0.3 * np.sin(2 * np.pi * 200 * np.arange(rate) / rate)
     padded = np.concatenate([np.zeros(rate), tone, np.zeros(2 * rate)]).astype(np.float32)
-    trimmed = speech.trim_silence(padded, rate)
+    trimmed = synthesis.trim_silence(padded, rate)
     assert abs(len(trimmed) / rate - (1.0 + 0.03 + 0.12)) < 0.015, len(trimmed) / rate
 
 
 def test_a_broken_engine_is_one_clear_error(monkeypatch):
-    monkeypatch.setattr(speech, "engine_installed", lambda name=speech.DEFAULT_ENGINE: True)
+    monkeypatch.setattr(synthesis, "engine_installed", lambda name=synthesis.DEFAULT_ENGINE: True)
 
     def broken(engine, text):
         raise ImportError("libonnxruntime.so: cannot open shared object file")
 
-    monkeypatch.setattr(speech, "speak", broken)
-    with pytest.raises(voice.CompanionError, match=r"voice engine \(hibari-.*\) failed on 'Rest one palm.*libonnx"):
-        voice.line_audio(routine_with(NEW_LINES[:1]))
+    monkeypatch.setattr(synthesis, "speak", broken)
+    with pytest.raises(voicing.CompanionError, match=r"voice engine \(hibari-.*\) failed on 'Rest one palm.*libonnx"):
+        voicing.line_audio(routine_with(NEW_LINES[:1]))

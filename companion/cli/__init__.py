@@ -13,7 +13,7 @@ import sys
 import click
 
 from companion import __version__
-from companion.console import STDERR_LOCK
+from companion.terminal.console import STDERR_LOCK
 from companion.errors import CompanionError, ExitCode
 
 
@@ -54,7 +54,7 @@ class _OneLine(logging.Formatter):
 
 class _StderrHandler(logging.StreamHandler):
     def emit(self, record: logging.LogRecord) -> None:
-        with STDERR_LOCK:  # see companion.console
+        with STDERR_LOCK:  # see companion.terminal.console
             super().emit(record)
 
 

@@ -56,15 +56,15 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
       companion ambient --cue 45:"Five minutes left" --cue-device earbud --end-chime
       companion ambient --minutes 30 -o treatment.mp3
     """
-    from companion import config
-    from companion.ambient import cue_audio_paths, parse_cues
+    from companion.plan.settings import effective, load_settings
+    from companion.output.cue_feed import cue_audio_paths, parse_cues
     from companion.cli.render import with_settings
 
-    settings = config.load_settings()
+    settings = load_settings()
     parsed = parse_cues(cues, minutes)
     chosen = with_settings(music, loudness, order, settings)
     loudness_lufs = -20.0 if chosen["loudness"] is None else chosen["loudness"]
-    volume = config.effective(volume_db, "volume_db", settings)
+    volume = effective(volume_db, "volume_db", settings)
     options = dict(minutes=minutes, music=chosen["music"], seed=seed, shuffle=chosen["shuffle"],
                    loudness_lufs=loudness_lufs, fade_out_s=fade_out_s, end_chime=end_chime, cues=parsed,
                    volume_db=volume)
@@ -72,7 +72,7 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
     if output is not None:
         if cue_device:
             click.echo("Warning: --cue-device is ignored with -o: the cues are mixed into the file.", err=True)
-        from companion.export import output_format
+        from companion.output.export import output_format
 
         output_format(output)  # a bad -o fails before any work
         options["cue_paths"] = cue_audio_paths(parsed, say=_warn)
@@ -82,8 +82,8 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
         click.echo(f"Wrote {result.path}: {length_s // 60}:{length_s % 60:02d} of ambient music"
                    f"{f', {len(parsed)} cue(s)' if parsed else ''}.")
         return
-    _play(options, parsed, device=config.effective(device, "device", settings),
-          cue_device=config.effective(cue_device, "cue_device", settings), keys=not no_keys)
+    _play(options, parsed, device=effective(device, "device", settings),
+          cue_device=effective(cue_device, "cue_device", settings), keys=not no_keys)
 
 
 def _warn(text: str) -> None:
@@ -91,8 +91,8 @@ def _warn(text: str) -> None:
 
 
 def _render(output: Path, seed: int, options: dict):
-    from companion.engine import build_ambient_session
-    from companion.export import render_to_file
+    from companion.mix.assemble import build_ambient_session
+    from companion.output.export import render_to_file
 
     session = build_ambient_session(**options)
     if not sys.stderr.isatty():
@@ -107,10 +107,10 @@ def _render(output: Path, seed: int, options: dict):
 
 
 def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, keys: bool) -> None:
-    from companion.ambient import CueFeed, cue_audio_paths, preload_clips
-    from companion.engine import build_ambient_session
-    from companion.player import Player, play_session, preferred_rate_hz, resolve_device
-    from companion.statusline import ending_line
+    from companion.output.cue_feed import CueFeed, cue_audio_paths, preload_clips
+    from companion.mix.assemble import build_ambient_session
+    from companion.output.player import Player, play_session, preferred_rate_hz, resolve_device
+    from companion.terminal.statusline import ending_line
 
     room = resolve_device(device)
     cue_output = resolve_device(cue_device) if cue_device else None

@@ -21,7 +21,7 @@ def config_command(init: bool) -> None:
       companion config
       companion config --init     # then edit the file it names
     """
-    from companion.config import config_path, load_settings, template
+    from companion.plan.settings import config_path, load_settings, template
 
     path = config_path()
     if init:

@@ -34,9 +34,9 @@ def scan_command(paths: tuple[Path, ...], workers: int | None) -> None:
       companion music scan ~/Music/calm "/media/usb/Rain sounds"
       companion music scan | tail -3     # no progress bar when piped
     """
-    from companion.config import effective
+    from companion.plan.settings import effective
     from companion.errors import BadInputError
-    from companion.library import find_tracks, scan_tracks
+    from companion.media.library import find_tracks, scan_tracks
 
     chosen = effective(paths, "music")
     if not chosen:

@@ -38,23 +38,23 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
       companion play neck-and-shoulders --minutes 20 --music ~/Music/calm
       companion play --device USB --volume -6
     """
-    from companion.player import play_session, preferred_rate_hz, resolve_device, warm_up
+    from companion.output.player import play_session, preferred_rate_hz, resolve_device, warm_up
 
     warm_up()
-    from companion.routine import DEFAULT_ROUTINE, load_routine
-    from companion.statusline import ending_line
+    from companion.plan.routine import DEFAULT_ROUTINE, load_routine
+    from companion.terminal.statusline import ending_line
 
-    from companion import config
+    from companion.plan.settings import effective, load_settings
     from companion.cli.render import with_settings
 
     signal.signal(signal.SIGTERM, _terminate)     # until the player takes over: same as Ctrl-C
-    settings = config.load_settings()
+    settings = load_settings()
     chosen = with_settings(music, loudness, order, settings)
-    device = config.effective(device, "device", settings)
-    volume_db = config.effective(volume_db, "volume_db", settings)
+    device = effective(device, "device", settings)
+    volume_db = effective(volume_db, "volume_db", settings)
     routine = routine or DEFAULT_ROUTINE
     loaded = load_routine(routine)
-    import companion.engine  # noqa: F401 - numpy and the mixer load while PortAudio scans the devices
+    import companion.mix.assemble  # noqa: F401 - numpy and the mixer load while PortAudio scans the devices
     try:
         output = resolve_device(device)
     except DeviceError as err:
@@ -62,7 +62,7 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
         _render_instead(routine, minutes=minutes, seed=seed, **chosen)
         return  # the session was delivered, as a file: the job is done
 
-    from companion.engine import build_session
+    from companion.mix.assemble import build_session
 
     session = build_session(loaded, minutes=minutes, music=chosen["music"], seed=seed,
                             loudness_lufs=chosen["loudness"], shuffle=chosen["shuffle"],
@@ -106,7 +106,7 @@ def _fallback_path() -> Path:
 def _render_instead(routine: str, **options) -> None:
     """No device: the same session as a file, so the person still gets it."""
     from companion.cli.render import render_routine_to_file
-    from companion.statusline import clock
+    from companion.terminal.statusline import clock
 
     path = _fallback_path()
     click.echo(f"Rendering the session to a file instead: {path}", err=True)

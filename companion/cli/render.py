@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from companion.routine import DEFAULT_ROUTINE, load_routine
+from companion.plan.routine import DEFAULT_ROUTINE, load_routine
 
 MUSIC_HELP = ("Music file or folder (searched recursively), or 'none' for the voice alone; repeat for more. "
               "Default: the settings file's music, else the routine's.")
@@ -35,13 +35,13 @@ def with_settings(music: tuple[Path, ...], loudness: float | None, order: str | 
 
     Precedence: command line, then the settings file, then the routine's own [session] values.
     """
-    from companion import config
+    from companion.plan.settings import effective, load_settings
 
-    settings = settings if settings is not None else config.load_settings()
+    settings = settings if settings is not None else load_settings()
     return {
-        "music": tuple(config.effective(music, "music", settings)),
-        "loudness": config.effective(loudness, "loudness_lufs", settings),
-        "shuffle": config.effective(order, "order", settings) != "name",
+        "music": tuple(effective(music, "music", settings)),
+        "loudness": effective(loudness, "loudness_lufs", settings),
+        "shuffle": effective(order, "order", settings) != "name",
     }
 
 
@@ -49,8 +49,8 @@ def render_routine_to_file(routine_name: str, output: Path, *, minutes: float | 
                            music: tuple[Path, ...] = (), seed: int = 0, loudness: float | None = None,
                            shuffle: bool = True, show_progress: bool | None = None):
     """Build the session for ``routine_name`` and write it to ``output``; returns ``export.Rendered``."""
-    from companion.engine import build_session
-    from companion.export import output_format, render_to_file
+    from companion.mix.assemble import build_session
+    from companion.output.export import output_format, render_to_file
 
     output_format(output)  # a bad -o fails before any work
     routine = load_routine(routine_name)

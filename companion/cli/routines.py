@@ -1,6 +1,6 @@
 """``companion routines``: list the built-in routines, print one as a sheet, check a routine file.
 
-Lengths and step times come from the same planner the engine uses (``companion.timeline.plan``), fed
+Lengths and step times come from the same planner the engine uses (``companion.plan.timeline.plan``), fed
 with clip lengths that cost nothing to get (the narration manifest, clip headers, or a words-per-minute
 estimate for lines not voiced yet), so listing never decodes or synthesizes audio.
 """
@@ -12,8 +12,8 @@ import textwrap
 import click
 
 from companion.errors import BadInputError
-from companion.routine import DEFAULT_ROUTINE, Routine, builtin_names, load_routine
-from companion.timeline import Timeline, fit_hold_scale, plan
+from companion.plan.routine import DEFAULT_ROUTINE, Routine, builtin_names, load_routine
+from companion.plan.timeline import Timeline, fit_hold_scale, plan
 
 PLAN_RATE_HZ = 1000         # millisecond frames: plenty for times printed as m:ss
 
@@ -26,9 +26,9 @@ def mmss(seconds: float) -> str:
 
 def routine_plan(routine: Routine, minutes: float | None = None) -> Timeline:
     """The routine laid out as the engine would play it (holds fitted to ``minutes`` or the routine's own)."""
-    from companion import voice
+    from companion.narration import voicing
 
-    durations = voice.line_durations(routine)
+    durations = voicing.line_durations(routine)
     target = minutes if minutes is not None else routine.options.minutes
     scale = fit_hold_scale(routine, durations, target) if target else 1.0
     return plan(routine, durations, rate_hz=PLAN_RATE_HZ, hold_scale=scale)
@@ -112,18 +112,18 @@ def check(file: str) -> None:
       companion routines check my-routine.toml
       companion routines check quick-reset
     """
-    from companion import voice
+    from companion.narration import voicing
 
     loaded = load_routine(file)
-    missing = voice.missing_lines(loaded)
+    missing = voicing.missing_lines(loaded)
     if missing:
         for line in missing:
             click.echo(f"  no voice: {line}", err=True)
         raise BadInputError(f"{loaded.name}: {len(missing)} line{'s' if len(missing) != 1 else ''} "
-                            "would have no voice", hint=voice.HOW_TO_GET_A_VOICE)
+                            "would have no voice", hint=voicing.HOW_TO_GET_A_VOICE)
     timeline = routine_plan(loaded)
     lines = sum(len(step.lines) for step in loaded.steps)
-    to_make = voice.lines_to_synthesize(loaded)
+    to_make = voicing.lines_to_synthesize(loaded)
     made = f"; {to_make} will be synthesized before the first play" if to_make else ""
     click.echo(f"OK: {loaded.name}: {mmss(timeline.total_s)}, {len(loaded.steps)} steps, {lines} lines{made}.")
 

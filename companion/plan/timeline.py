@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from companion.errors import BadInputError
-from companion.routine import Breath, Routine
+from companion.plan.routine import Breath, Routine
 
 # Layout constants, in seconds. They shape the pacing; the routine's options set the rest.
 HOLD_LEAD_S = 0.6          # after a step's last line, before its hold starts

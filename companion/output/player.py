@@ -39,7 +39,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from companion import CHANNELS, ENGINE_RATE_HZ
-from companion.console import STDERR_LOCK
+from companion.terminal.console import STDERR_LOCK
 from companion.errors import BadInputError, DeviceError
 
 log = logging.getLogger("companion")
@@ -63,7 +63,7 @@ RETRY_FOR_S = 120.0       # ... and for how long before giving up
 
 
 class SessionLike(Protocol):
-    """What the player needs of companion.session.Session (see SPEC.md)."""
+    """What the player needs of companion.mix.session.Session (see SPEC.md)."""
 
     rate_hz: int
     finished: bool
@@ -88,7 +88,7 @@ def warm_up() -> None:
 
     def load() -> None:
         try:
-            with STDERR_LOCK:  # sounddevice points fd 2 at /dev/null while it scans: see companion.console
+            with STDERR_LOCK:  # sounddevice points fd 2 at /dev/null while it scans: see companion.terminal.console
                 _sounddevice()
         except Exception:  # noqa: BLE001 - reported by the first real use, on the main thread
             pass
@@ -494,8 +494,8 @@ def play_session(session: SessionLike, device: OutputDevice, *, keys: bool = Tru
     """
     import sys
 
-    from companion.keys import HELP, KeyReader, action_for
-    from companion.statusline import StatusView
+    from companion.terminal.keys import HELP, KeyReader, action_for
+    from companion.terminal.statusline import StatusView
 
     out = out if out is not None else sys.stdout
     reader = KeyReader() if keys else KeyReader(stream=_NoTTY())

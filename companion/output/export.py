@@ -20,8 +20,8 @@ import numpy as np
 
 from companion import CHANNELS
 from companion.errors import BadInputError, CompanionError
-from companion.session import Session
-from companion.sources import ffmpeg_path
+from companion.mix.session import Session
+from companion.media.decode import ffmpeg_path
 
 FORMATS = ("wav", "flac", "mp3", "ogg")
 BLOCK_FRAMES = 48_000   # ~1 s blocks are fastest offline (FIELD-NOTES)

@@ -1,7 +1,7 @@
 """Music library: find audio files, know each one's loudness and length, and order them into a playlist.
 
 - ``find_tracks(paths)``: files and folders (searched recursively, audio by extension, natural name order).
-- ``track_info(path)``: duration, integrated loudness (BS.1770, see ``companion.loudness``) and peak,
+- ``track_info(path)``: duration, integrated loudness (BS.1770, see ``companion.media.loudness``) and peak,
   measured once per file and cached in SQLite (``cache_path()``), keyed by the resolved path, size and
   mtime_ns: change the file and it is measured again. Broken files raise AudioFileError with one line
   naming the file and why; that verdict is cached too, so a re-scan does not decode them again.
@@ -187,7 +187,7 @@ def track_info(path: Path, *, full: bool = False) -> TrackInfo:
     ``full``: measure a long file completely even when a partial (first 5 minutes) result would do.
     Raises AudioFileError (missing, empty, unreadable, not audio, truncated) and ToolMissingError.
     """
-    from companion import loudness
+    from companion.media import loudness
 
     path = _absolute(path)
     builtin = _builtin_manifest().get(path.resolve())

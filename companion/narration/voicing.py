@@ -33,10 +33,10 @@ import numpy as np
 import platformdirs
 import soundfile as sf
 
-from companion import speech
+from companion.narration import synthesis
 from companion.assets import audio_dir
 from companion.errors import BadInputError, CompanionError
-from companion.routine import Routine
+from companion.plan.routine import Routine
 
 log = logging.getLogger("companion")
 
@@ -63,12 +63,12 @@ class EngineProvider:
     """The optional neural engine (``companion[voice]``), shaped exactly like the shipped clips."""
 
     def __init__(self) -> None:
-        self.engine = speech.load_engine()
+        self.engine = synthesis.load_engine()
         self.id = self.engine.id
 
     def synthesize(self, text: str) -> tuple[np.ndarray, int]:
         try:
-            audio = speech.speak(self.engine, text)
+            audio = synthesis.speak(self.engine, text)
         except Exception as err:  # noqa: BLE001 - a broken install or model: one clear error, not a traceback
             raise CompanionError(f"the voice engine ({self.id}) failed on {text!r}: {err}",
                                  hint="reinstall it: pip install --force-reinstall 'companion[voice]'") from err
@@ -87,7 +87,7 @@ class EspeakProvider:
             out = Path(tmp) / "line.wav"
             command = [self.program, "-v", ESPEAK_VOICE, "-s", str(ESPEAK_WPM), "-w", str(out)]
             try:                                            # text on stdin: a line may start with "-"
-                done = subprocess.run(command, input=speech.normalise_text(text).encode("utf-8"),
+                done = subprocess.run(command, input=synthesis.normalise_text(text).encode("utf-8"),
                                       capture_output=True, timeout=60, check=False)
             except (OSError, subprocess.TimeoutExpired) as err:
                 raise CompanionError(f"espeak-ng could not be run: {err}") from err
@@ -95,13 +95,13 @@ class EspeakProvider:
                 reason = done.stderr.decode("utf-8", "replace").strip().splitlines()
                 raise CompanionError(f"espeak-ng failed on {text!r}: {reason[-1] if reason else done.returncode}")
             audio, rate = sf.read(out, dtype="float32", always_2d=True)
-        audio = speech.trim_silence(audio.mean(axis=1), rate)
-        return speech.edge_fades(audio, rate), rate
+        audio = synthesis.trim_silence(audio.mean(axis=1), rate)
+        return synthesis.edge_fades(audio, rate), rate
 
 
 def available_provider() -> Provider | None:
     """The run-time voice: the optional engine if installed, else espeak-ng if on PATH, else None."""
-    if speech.engine_installed():
+    if synthesis.engine_installed():
         return EngineProvider()
     program = shutil.which("espeak-ng")
     return EspeakProvider(program) if program else None
@@ -123,7 +123,7 @@ def _manifest() -> dict[str, dict]:
 
 def shipped_clip(text: str) -> Path | None:
     """The bundled clip whose stored text hash matches ``text``, if it is there."""
-    entry = _manifest().get(speech.text_sha256(text))
+    entry = _manifest().get(synthesis.text_sha256(text))
     if not entry:
         return None
     path = audio_dir() / "narration" / entry["file"]
@@ -140,7 +140,7 @@ def cache_dir() -> Path:
 
 
 def _cache_path(provider_id: str, text: str) -> Path:
-    return cache_dir() / f"{provider_id}-{speech.text_sha256(text)}.wav"
+    return cache_dir() / f"{provider_id}-{synthesis.text_sha256(text)}.wav"
 
 
 def cached_clip(text: str, provider_id: str | None = None) -> Path | None:
@@ -149,7 +149,7 @@ def cached_clip(text: str, provider_id: str | None = None) -> Path | None:
         path = _cache_path(provider_id, text)
         if path.is_file():
             return path
-    found = sorted(cache_dir().glob(f"*-{speech.text_sha256(text)}.wav"))
+    found = sorted(cache_dir().glob(f"*-{synthesis.text_sha256(text)}.wav"))
     return found[0] if found else None
 
 
@@ -264,13 +264,13 @@ def line_durations(routine: Routine) -> dict[tuple[int, int], float]:
     for i, step in enumerate(routine.steps):
         for j, line in enumerate(step.lines):
             path = line.clip or (None if line.text is None else cached_clip(line.text))
-            sha = speech.text_sha256(line.text) if line.text else ""
+            sha = synthesis.text_sha256(line.text) if line.text else ""
             if line.clip is None and sha in durations:
                 result[(i, j)] = durations[sha]
             elif path is not None:
                 result[(i, j)] = _header_seconds(path)
             else:
-                result[(i, j)] = speech.estimated_seconds(line.text or "")
+                result[(i, j)] = synthesis.estimated_seconds(line.text or "")
     return result
 
 
@@ -279,7 +279,7 @@ def _header_seconds(path: Path) -> float:
         info = sf.info(str(path))
         return info.frames / info.samplerate
     except (RuntimeError, OSError):
-        from companion.sources import clip_frames     # decodes what libsndfile cannot read
+        from companion.media.decode import clip_frames     # decodes what libsndfile cannot read
 
         return clip_frames(path, 48_000) / 48_000
 
@@ -292,7 +292,7 @@ def _unvoiced(routine: Routine) -> list[tuple[int, int]]:
 
 def missing_lines(routine: Routine) -> list[str]:
     """The lines that would have no voice, described as "step N ('Title') line M: \"text\"" (nothing is synthesized)."""
-    if speech.engine_installed() or shutil.which("espeak-ng"):
+    if synthesis.engine_installed() or shutil.which("espeak-ng"):
         return []
     return [_describe(routine, i, j) for i, j in _unvoiced(routine)]
 

@@ -1,4 +1,4 @@
-"""Pure array functions: gains, ramps, loudness, true peak, resampling.
+"""Pure array functions: gains, ramps, loudness, true peak, resampling; and the look-ahead limiter (``limiter``).
 
 Every function takes arrays and numbers and returns arrays or numbers; nothing here keeps state, prints or
 touches files. Signals are float32 ``(frames, channels)`` unless a docstring says otherwise.

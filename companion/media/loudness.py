@@ -24,7 +24,7 @@ import numpy as np
 
 from companion.dsp import LoudnessMeter
 from companion.errors import AudioFileError, ToolMissingError
-from companion.sources import ffmpeg_path
+from companion.media.decode import ffmpeg_path
 
 CHUNK_S = 4.0
 

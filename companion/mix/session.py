@@ -26,9 +26,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from companion import CHANNELS, dsp
-from companion.limiter import Limiter
-from companion.mixer import Mixer
-from companion.timeline import Timeline, extend_hold
+from companion.dsp.limiter import Limiter
+from companion.mix.mixer import Mixer
+from companion.plan.timeline import Timeline, extend_hold
 
 PAUSE_FADE_S = 0.7
 SKIP_DELAY_S = 0.8

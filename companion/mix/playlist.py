@@ -24,7 +24,7 @@ import numpy as np
 
 from companion import CHANNELS, dsp
 from companion.errors import CompanionError
-from companion.sources import FrameFifo, StreamDecoder
+from companion.media.decode import FrameFifo, StreamDecoder
 
 log = logging.getLogger("companion")
 

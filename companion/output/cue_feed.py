@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from companion import CHANNELS
-from companion.engine import Cue
+from companion.mix.assemble import Cue
 from companion.errors import BadInputError
 
 log = logging.getLogger("companion")
@@ -57,12 +57,12 @@ def cue_audio_paths(cues: Sequence[Cue], *, say=log.warning) -> dict[int, Path]:
     """
     if not cues:
         return {}
-    from companion import voice
+    from companion.narration import voicing
 
     paths: dict[int, Path] = {}
     unvoiced = []
     for index, cue in enumerate(cues):
-        found = voice.cue_audio(cue.text)
+        found = voicing.cue_audio(cue.text)
         if found is None:
             unvoiced.append(cue.text)
         else:
@@ -195,7 +195,7 @@ def preload_clips(session) -> None:
     (The mixer loads clips on first use, inside ``render``; a cue an hour in would otherwise be decoded and
     measured in the middle of live playback.)
     """
-    from companion.mixer import CHIME_BELOW_VOICE_DB
+    from companion.mix.mixer import CHIME_BELOW_VOICE_DB
 
     mixer = session.mixer
     for event in session.timeline.voice:

@@ -2,7 +2,7 @@
 
 Everything that can fail because of the user's input fails here, before the first sample: the routine is
 validated, every narration line has a voice, ``--minutes`` fits, the music paths exist. Music files that
-turn out to be unreadable later are skipped while playing (see ``companion.music``).
+turn out to be unreadable later are skipped while playing (see ``companion.mix.playlist``).
 
 Levels are set from the parts, never by holding the session in memory: tracks are normalised to a music
 bed level, clips to a voice level 5 dB above it (so the voice stands ≥ 15 dB over the ducked music), and the
@@ -17,14 +17,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from companion import ENGINE_RATE_HZ, library
+from companion import ENGINE_RATE_HZ
+from companion.media import library
 from companion.assets import audio_dir
-from companion.mixer import ClipStore, Levels, Mixer
-from companion.music import MusicStream
-from companion.routine import Routine
-from companion.session import Session
-from companion.sources import clip_frames
-from companion.timeline import (DUCK_LEAD_S, DUCK_RELEASE_S, DUCK_TAIL_S, Timeline, fit_hold_scale, plan,
+from companion.mix.mixer import ClipStore, Levels, Mixer
+from companion.mix.playlist import MusicStream
+from companion.plan.routine import Routine
+from companion.mix.session import Session
+from companion.media.decode import clip_frames
+from companion.plan.timeline import (DUCK_LEAD_S, DUCK_RELEASE_S, DUCK_TAIL_S, Timeline, fit_hold_scale, plan,
                                 plan_ambient)
 
 log = logging.getLogger("companion")
@@ -56,10 +57,10 @@ def build_session(
     volume_db: float = 0.0,
 ) -> Session:
     """A Session for ``routine``. ``music`` (CLI paths) overrides the routine's own music setting."""
-    from companion import voice
+    from companion.narration import voicing
 
     options = routine.options
-    paths = voice.line_audio(routine)
+    paths = voicing.line_audio(routine)
     durations = {key: clip_frames(path, rate_hz) / rate_hz for key, path in paths.items()}
     target_minutes = minutes if minutes is not None else options.minutes
     hold_scale = fit_hold_scale(routine, durations, target_minutes) if target_minutes else 1.0
@@ -100,7 +101,7 @@ def build_ambient_session(
 ) -> Session:
     """Music for a treatment: ``minutes`` long, a long fade-out, optional spoken cues and an end chime.
 
-    ``cue_paths[i]`` is the audio for ``cues[i]`` (from ``voice.cue_audio``); a cue without audio plays the
+    ``cue_paths[i]`` is the audio for ``cues[i]`` (from ``voicing.cue_audio``); a cue without audio plays the
     soft chime instead. With ``cues_separate`` the cues go to ``Session.render_cues`` and the room mix
     holds music only (and is not ducked).
     """

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from companion import CHANNELS, dsp
-from companion.music import MusicStream
-from companion.sources import read_clip, to_engine
-from companion.timeline import DUCK_LEAD_S, DUCK_RELEASE_S, DUCK_TAIL_S, Timeline, VoiceEvent
+from companion.mix.playlist import MusicStream
+from companion.media.decode import read_clip, to_engine
+from companion.plan.timeline import DUCK_LEAD_S, DUCK_RELEASE_S, DUCK_TAIL_S, Timeline, VoiceEvent
 
 CHIME_BELOW_VOICE_DB = 8.0
 BREATH_SWELL_DB = 2.0         # the music rises this much on each in-breath of a paced hold

@@ -1,7 +1,7 @@
 """Offline text-to-speech engines and how their output becomes a calm narration clip.
 
 One place decides how narration sounds, so the shipped clips (``scripts/make_narration.py``) and the clips
-synthesized at run time for a user's own routine (``companion.voice``) are shaped alike: the text is split
+synthesized at run time for a user's own routine (``companion.narration.voicing``) are shaped alike: the text is split
 into short sentences (synthesis memory grows with sentence length), each sentence is synthesized at a calm
 pace, trimmed of silence, and the sentences are joined with a pause; the clip gets 10 ms edge fades.
 

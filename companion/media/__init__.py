@@ -1,0 +1,6 @@
+"""Reading audio files and knowing them.
+
+``decode`` is the one way companion reads audio: short clips in-process, music streamed through
+FFmpeg in bounded blocks. ``loudness`` measures files (integrated loudness, true peak) and ``library``
+finds music files, probes them and caches what it measured in SQLite, so a long track is analysed once.
+"""
