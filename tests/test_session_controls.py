@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from companion import dsp
+from companion.controls import Command
 from companion.mix.assemble import build_session
 from companion.plan.routine import load_routine
 from tests import sessionkit as kit
@@ -154,3 +155,16 @@ def test_quit_while_paused_ends_at_once(session):
     assert session.finished and session.status().stopped_early
     assert len(tail) == 0 and session.status().finished
     session.close()
+
+
+def test_an_unknown_command_raises_on_the_posting_thread(session):
+    with pytest.raises(ValueError, match="unknown session command 'louder'"):
+        session.post("louder")
+
+
+@pytest.mark.parametrize("command", list(Command))
+def test_every_command_has_a_branch_in_the_session(session, command):
+    """Applied directly (as render() would), each Command is acted on; one without a branch raises."""
+    run(session, 4.0)
+    session._apply(command, 1.0)
+    run(session, 0.1)

@@ -12,16 +12,11 @@ import textwrap
 import click
 
 from companion.errors import BadInputError
+from companion.durations import clock
 from companion.plan.routine import DEFAULT_ROUTINE, Routine, builtin_names, load_routine
 from companion.plan.timeline import Timeline, fit_hold_scale, plan
 
 PLAN_RATE_HZ = 1000         # millisecond frames: plenty for times printed as m:ss
-
-
-def mmss(seconds: float) -> str:
-    total = int(round(seconds))
-    hours, rest = divmod(total, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def routine_plan(routine: Routine, minutes: float | None = None) -> Timeline:
@@ -53,7 +48,7 @@ def routines(ctx: click.Context) -> None:
     for name in names:
         routine = load_routine(name)
         label = f"{name} (default)" if name == DEFAULT_ROUTINE else name
-        length = mmss(routine_plan(routine).total_s)
+        length = clock(round(routine_plan(routine).total_s))
         click.echo(f"  {label:<{width}}  {length:>5}  {len(routine.steps):>2} steps  {routine.name}")
         if routine.description:
             click.echo(textwrap.fill(routine.description, width=78, initial_indent=" " * 4,
@@ -80,15 +75,15 @@ def show(routine: str, minutes: float | None, show_lines: bool) -> None:
     loaded = load_routine(routine)
     timeline = routine_plan(loaded, minutes)
     seconds = timeline.seconds
-    click.echo(f"{loaded.name}: {mmss(timeline.total_s)}, {len(loaded.steps)} steps")
+    click.echo(f"{loaded.name}: {clock(round(timeline.total_s))}, {len(loaded.steps)} steps")
     if loaded.description:
         click.echo(loaded.description)
     click.echo("Use light pressure. Ease off or stop if anything hurts.\n")
     click.echo(f"{'start':>7}  {'step':<40} {'hold':>5}")
     for mark, step in zip(timeline.steps, loaded.steps):
         hold = seconds(mark.hold_end - mark.hold_start)
-        click.echo(f"{mmss(seconds(mark.start)):>7}  {f'{mark.index + 1}. {step.title}':<40} "
-                   f"{mmss(hold) if hold > 0 else '':>5}".rstrip())
+        click.echo(f"{clock(round(seconds(mark.start))):>7}  {f'{mark.index + 1}. {step.title}':<40} "
+                   f"{clock(round(hold)) if hold > 0 else '':>5}".rstrip())
         if step.do != step.title:
             click.echo(f"{'':9}{step.do}")
         if step.breath and hold > 0:
@@ -96,7 +91,7 @@ def show(routine: str, minutes: float | None, show_lines: bool) -> None:
         if show_lines:
             for line in step.lines:
                 click.echo(f"{'':9}  \"{line.text}\"" if line.text else f"{'':9}  [{line.clip.name}]")
-    click.echo(f"{mmss(timeline.total_s):>7}  end")
+    click.echo(f"{clock(round(timeline.total_s)):>7}  end")
 
 
 @routines.command()
@@ -125,7 +120,7 @@ def check(file: str) -> None:
     lines = sum(len(step.lines) for step in loaded.steps)
     to_make = voicing.lines_to_synthesize(loaded)
     made = f"; {to_make} will be synthesized before the first play" if to_make else ""
-    click.echo(f"OK: {loaded.name}: {mmss(timeline.total_s)}, {len(loaded.steps)} steps, {lines} lines{made}.")
+    click.echo(f"OK: {loaded.name}: {clock(round(timeline.total_s))}, {len(loaded.steps)} steps, {lines} lines{made}.")
 
 
 COMMANDS = [routines]

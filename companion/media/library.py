@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from companion.errors import AudioFileError, BadInputError
+from companion.folders import cache_dir
 
 log = logging.getLogger("companion")
 
@@ -101,12 +102,7 @@ def _natural_key(path: Path) -> list:
 
 def cache_path() -> Path:
     """The SQLite file holding measured tracks (``$COMPANION_CACHE_DIR`` overrides the folder)."""
-    folder = os.environ.get("COMPANION_CACHE_DIR")
-    if not folder:
-        import platformdirs
-
-        folder = platformdirs.user_cache_dir("companion")
-    return Path(folder) / CACHE_FILE
+    return cache_dir() / CACHE_FILE
 
 
 _SCHEMA = """

@@ -17,11 +17,13 @@ import bisect
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from companion import CHANNELS, dsp
+from companion.durations import seconds_to_frames
 from companion.mix.playlist import MusicStream
 from companion.media.decode import read_clip, to_engine
 from companion.plan.timeline import DUCK_LEAD_S, DUCK_RELEASE_S, DUCK_TAIL_S, Timeline, VoiceEvent
@@ -137,7 +139,7 @@ class Mixer:
         self._switch = 0
         self._cuts: list[_Cut] = []
         self._cue_out: np.ndarray | None = None
-        self._frames = lambda seconds: int(round(seconds * self.rate_hz))  # noqa: E731
+        self._frames = partial(seconds_to_frames, rate_hz=self.rate_hz)
         self.timeline = timeline      # (a property: indexes voice starts and gain ramps, tells the music its end)
 
     @property

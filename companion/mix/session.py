@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from companion import CHANNELS, dsp
+from companion.controls import Command, as_command
+from companion.durations import seconds_to_frames
 from companion.dsp.limiter import Limiter
 from companion.mix.mixer import Mixer
 from companion.plan.timeline import Timeline, extend_hold
@@ -99,7 +101,7 @@ class Session:
         self.rate_hz = mixer.rate_hz
         self._replan = replan
         self._step_count = step_count
-        self._commands: queue.SimpleQueue[tuple[str, float | None]] = queue.SimpleQueue()
+        self._commands: queue.SimpleQueue[tuple[Command, float | None]] = queue.SimpleQueue()
         self._limiter = Limiter(self.rate_hz)
         self._clock = 0                   # session frame the mixer renders next
         self._out = 0                     # output frames delivered
@@ -123,49 +125,68 @@ class Session:
         self._queue_cues(1.0)
 
     # -- controls -------------------------------------------------------------------------------------
-    def post(self, command: str, value: float | None = None) -> None:
-        """Queue a control from any thread; it takes effect at the next render()."""
-        self._commands.put((command, value))
+    def post(self, command: Command | str, value: float | None = None) -> None:
+        """Queue a control from any thread; it takes effect at the next render().
 
-    def _apply(self, command: str, value: float | None) -> None:
-        frames = lambda seconds: int(round(seconds * self.rate_hz))  # noqa: E731
-        if command == "toggle":
-            command = "resume" if (self._paused or self._pausing) else "pause"
-        if command == "pause" and not (self._paused or self._pausing) and not self._quitting:
-            self._pausing = True
-            self._paused_at = self._clock
-            self._pause.set(0.0, frames(PAUSE_FADE_S))
-        elif command == "resume" and (self._paused or self._pausing):
-            self._resume()
-        elif command in ("next", "repeat") and self._replan is not None and not self._quitting:
-            if self._paused or self._pausing:
-                self._resume(restart_line=False)
-            timeline = self.mixer.timeline
-            current = timeline.step_at(self._clock)
-            in_outro = not timeline.steps or self._clock >= timeline.steps[-1].hold_end
-            if not in_outro:
-                target = current + 1 if command == "next" else current
-                self._switch(self._replan(start_step=target, start_line=0,
-                                          origin=self._clock + frames(SKIP_DELAY_S),
-                                          extra_holds=dict(timeline.extra_holds)))
-        elif command == "extend" and self._replan is not None and self._step_count:
-            self._extend(value if value is not None else EXTEND_S)
-        elif command == "volume":
+        Raises ValueError here, on the caller's thread, for anything that is not a ``Command``.
+        """
+        self._commands.put((as_command(command), value))
+
+    def _frames(self, seconds: float) -> int:
+        return seconds_to_frames(seconds, self.rate_hz)
+
+    def _apply(self, command: Command, value: float | None) -> None:
+        """Act on one control; a command without a branch here raises (it is never silently ignored)."""
+        frames = self._frames
+        held = self._paused or self._pausing
+        if command is Command.TOGGLE:
+            command = Command.RESUME if held else Command.PAUSE
+        if command is Command.PAUSE:
+            if not held and not self._quitting:
+                self._pausing = True
+                self._paused_at = self._clock
+                self._pause.set(0.0, frames(PAUSE_FADE_S))
+        elif command is Command.RESUME:
+            if held:
+                self._resume()
+        elif command is Command.NEXT or command is Command.REPEAT:
+            if self._replan is not None and not self._quitting:
+                self._skip(to_next=command is Command.NEXT)
+        elif command is Command.EXTEND:
+            if self._replan is not None and self._step_count:
+                self._extend(value if value is not None else EXTEND_S)
+        elif command is Command.VOLUME:
             self._volume_db = float(np.clip(self._volume_db + (value or 0.0), *VOLUME_RANGE_DB))
             self._volume.set(float(dsp.db_to_gain(self._volume_db)), frames(GAIN_RAMP_S))
-        elif command == "balance":
+        elif command is Command.BALANCE:
             levels = self.mixer.levels
             balance = float(np.clip(levels.balance_db + (value or 0.0), *BALANCE_RANGE_DB))
             self.mixer.levels = replace(levels, balance_db=balance)
-        elif command == "quit" and not self._quitting:
-            self._quitting = True
-            self._stopped_early = self._clock < self.mixer.timeline.fade_out_start
-            self._quit.set(0.0, frames(value if value is not None else 3.0))
-            if self._paused:  # already silent: nothing to fade, the session ends at once
-                self._end_override = self._out
+        elif command is Command.QUIT:
+            if not self._quitting:
+                self._quitting = True
+                self._stopped_early = self._clock < self.mixer.timeline.fade_out_start
+                self._quit.set(0.0, frames(value if value is not None else 3.0))
+                if self._paused:  # already silent: nothing to fade, the session ends at once
+                    self._end_override = self._out
+        else:
+            raise ValueError(f"Session has no handling for command {command!r}")
+
+    def _skip(self, *, to_next: bool) -> None:
+        """next / repeat: re-plan from the next step or this step's first line, SKIP_DELAY_S from now."""
+        if self._paused or self._pausing:
+            self._resume(restart_line=False)
+        timeline = self.mixer.timeline
+        current = timeline.step_at(self._clock)
+        in_outro = not timeline.steps or self._clock >= timeline.steps[-1].hold_end
+        if not in_outro:
+            target = current + 1 if to_next else current
+            self._switch(self._replan(start_step=target, start_line=0,
+                                      origin=self._clock + self._frames(SKIP_DELAY_S),
+                                      extra_holds=dict(timeline.extra_holds)))
 
     def _resume(self, *, restart_line: bool = True) -> None:
-        frames = int(round(PAUSE_FADE_S * self.rate_hz))
+        frames = self._frames(PAUSE_FADE_S)
         if restart_line and self._replan is not None and self._paused_at is not None:
             spoken = [e for e in self.mixer.timeline.voice if e.start <= self._paused_at < e.end
                       or (self._paused_at <= e.start < self._clock)]

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
-import platformdirs
 import soundfile as sf
 
 from companion.narration import synthesis
+from companion import folders
 from companion.assets import audio_dir
 from companion.errors import BadInputError, CompanionError
 from companion.plan.routine import Routine
@@ -136,7 +136,8 @@ def shipped_durations() -> dict[str, float]:
 
 
 def cache_dir() -> Path:
-    return Path(platformdirs.user_cache_dir("companion")) / "voice"
+    """Synthesized speech, under the one cache folder (``$COMPANION_CACHE_DIR`` moves it too)."""
+    return folders.cache_dir() / "voice"
 
 
 def _cache_path(provider_id: str, text: str) -> Path:

@@ -39,6 +39,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from companion import CHANNELS, ENGINE_RATE_HZ
+from companion.controls import Command
 from companion.terminal.console import STDERR_LOCK
 from companion.errors import BadInputError, DeviceError
 
@@ -306,8 +307,8 @@ class Player:
         return self._abort_faded or (self._producer_done and self._read >= self._written)
 
     # ---- main thread --------------------------------------------------------------------------------
-    def post(self, command: str, value: float | None = None) -> None:
-        if command == "quit":
+    def post(self, command: Command | str, value: float | None = None) -> None:
+        if command == Command.QUIT:
             self._expect_end_by(value if value is not None else 3.0)
             if self.result.stopped_at is None:
                 self.result.stopped_at = self.session.status()
@@ -318,7 +319,7 @@ class Player:
         self._interrupts += 1
         self.result.interrupted = True
         if self._interrupts == 1:
-            self.post("quit", 1.0)
+            self.post(Command.QUIT, 1.0)
         else:
             self._stop_now()
 
@@ -494,7 +495,7 @@ def play_session(session: SessionLike, device: OutputDevice, *, keys: bool = Tru
     """
     import sys
 
-    from companion.terminal.keys import HELP, KeyReader, action_for
+    from companion.terminal.keys import HELP, SHOW_HELP, KeyReader, action_for
     from companion.terminal.statusline import StatusView
 
     out = out if out is not None else sys.stdout
@@ -513,7 +514,7 @@ def play_session(session: SessionLike, device: OutputDevice, *, keys: bool = Tru
             if action is None:
                 continue
             command, value = action
-            if command == "help":
+            if command == SHOW_HELP:
                 view.message(HELP)
             else:
                 p.post(command, value)

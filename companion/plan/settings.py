@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from companion.errors import ConfigError
+from companion.folders import config_dir
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,12 +59,7 @@ _RANGES = {"volume_db": (-40.0, 12.0, "dB"), "balance_db": (-12.0, 12.0, "dB"), 
 
 def config_path() -> Path:
     """Where the settings file lives (it need not exist)."""
-    folder = os.environ.get("COMPANION_CONFIG_DIR")
-    if not folder:
-        import platformdirs
-
-        folder = platformdirs.user_config_dir("companion")
-    return Path(folder) / CONFIG_FILE
+    return config_dir() / CONFIG_FILE
 
 
 def load_settings(path: Path | None = None) -> Settings:

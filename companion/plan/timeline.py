@@ -12,8 +12,10 @@ The session opens with a music-only lead-in during the fade-in and closes with a
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
+from companion.durations import clock, seconds_to_frames
 from companion.errors import BadInputError
 from companion.plan.routine import Breath, Routine
 
@@ -127,7 +129,7 @@ def fit_hold_scale(routine: Routine, durations_s: dict[tuple[int, int], float], 
     if holds_s <= 0 or not low - 1.0 <= target_s <= high + 1.0:
         raise BadInputError(
             f"cannot fit '{routine.name}' into {minutes:g} minutes: its narration, lead-in and fade-out take "
-            f"{_mmss(fixed_s)} and its holds can only be scaled between {HOLD_SCALE_MIN:g}x and "
+            f"{clock(round(fixed_s))} and its holds can only be scaled between {HOLD_SCALE_MIN:g}x and "
             f"{HOLD_SCALE_MAX:g}x",
             hint=f"choose --minutes between {low / 60:.1f} and {high / 60:.1f}" if holds_s > 0
             else "this routine has no holds to scale",
@@ -156,7 +158,7 @@ def plan(
     """
     options = routine.options
     extra = extra_holds or {}
-    frames = lambda seconds: int(round(seconds * rate_hz))  # noqa: E731 - a unit conversion
+    frames = partial(seconds_to_frames, rate_hz=rate_hz)
     t = origin + (frames(0.75 * options.fade_in_s) if lead_in else 0)
     voice: list[VoiceEvent] = []
     chimes: list[ChimeEvent] = []
@@ -216,7 +218,7 @@ def plan_ambient(
     ``cues`` are (seconds, audio file, frames): spoken notes at their times (the music ducks under them
     when ``duck``). An end chime sounds as the fade-out reaches silence; the session ends when it has rung.
     """
-    frames = lambda seconds: int(round(seconds * rate_hz))  # noqa: E731 - a unit conversion
+    frames = partial(seconds_to_frames, rate_hz=rate_hz)
     end = frames(length_s)
     fade_out_s = min(fade_out_s, length_s / 2)
     voice = tuple(sorted((VoiceEvent(frames(at), length, -1, i, path) for i, (at, path, length) in enumerate(cues)),
@@ -269,8 +271,3 @@ def extend_hold(timeline: Timeline, step: int, seconds: float) -> Timeline:
         end=later(timeline.end),
         extra_holds=tuple(sorted(extra.items())),
     )
-
-
-def _mmss(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"

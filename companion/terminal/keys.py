@@ -2,8 +2,9 @@
 
 ``KeyReader`` puts the terminal in cbreak mode (keys arrive one at a time, no echo; Ctrl-C still sends
 SIGINT) and restores the saved settings on every way out: the context manager's exit, an exception,
-and, as a last resort, ``atexit``. ``action_for(key)`` maps a key to a session command (SPEC.md:
-``Session.post``); the arrows arrive as escape sequences and are decoded here.
+and, as a last resort, ``atexit``. ``action_for(key)`` maps a key to a session ``Command`` (what
+``Session.post`` accepts) or to ``SHOW_HELP``, the one action the player handles itself; the arrows
+arrive as escape sequences and are decoded here.
 """
 
 from __future__ import annotations
@@ -14,22 +15,26 @@ import select
 import sys
 from typing import TextIO
 
-# key -> (session command, value); None command = a player-side action ("help")
-KEYMAP: dict[str, tuple[str, float | None]] = {
-    " ": ("toggle", None),
-    "n": ("next", None),
-    "right": ("next", None),
-    "p": ("repeat", None),
-    "left": ("repeat", None),
-    "e": ("extend", 30.0),
-    "+": ("volume", 1.0),
-    "=": ("volume", 1.0),        # the unshifted + key
-    "-": ("volume", -1.0),
-    "v": ("balance", 1.0),
-    "m": ("balance", -1.0),
-    "q": ("quit", 3.0),
-    "?": ("help", None),
-    "h": ("help", None),
+from companion.controls import Command
+
+SHOW_HELP = "help"           # a player-side action, not a session command
+
+# key -> (session command or SHOW_HELP, value)
+KEYMAP: dict[str, tuple[Command | str, float | None]] = {
+    " ": (Command.TOGGLE, None),
+    "n": (Command.NEXT, None),
+    "right": (Command.NEXT, None),
+    "p": (Command.REPEAT, None),
+    "left": (Command.REPEAT, None),
+    "e": (Command.EXTEND, 30.0),
+    "+": (Command.VOLUME, 1.0),
+    "=": (Command.VOLUME, 1.0),        # the unshifted + key
+    "-": (Command.VOLUME, -1.0),
+    "v": (Command.BALANCE, 1.0),
+    "m": (Command.BALANCE, -1.0),
+    "q": (Command.QUIT, 3.0),
+    "?": (SHOW_HELP, None),
+    "h": (SHOW_HELP, None),
 }
 
 HELP = "Keys: space pause  n next  p repeat  e +30s  +/- volume  v/m voice/music  q quit"
@@ -37,7 +42,7 @@ HELP = "Keys: space pause  n next  p repeat  e +30s  +/- volume  v/m voice/music
 _ESCAPES = {"\x1b[C": "right", "\x1bOC": "right", "\x1b[D": "left", "\x1bOD": "left"}
 
 
-def action_for(key: str) -> tuple[str, float | None] | None:
+def action_for(key: str) -> tuple[Command | str, float | None] | None:
     """The (command, value) a key stands for, or None for keys that do nothing."""
     return KEYMAP.get(key) or KEYMAP.get(key.lower())
 

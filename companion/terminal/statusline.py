@@ -12,16 +12,10 @@ import shutil
 import time
 from typing import TextIO
 
+from companion.durations import clock
+
 REDRAW_EVERY_S = 0.24       # with 80 ms key polls: a redraw every third poll, ~4 a second
 _CLEAR_EOL = "\x1b[K"
-
-
-def clock(seconds: float) -> str:
-    """``m:ss`` (or ``h:mm:ss`` from an hour), rounded down; negative reads as 0:00."""
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def status_line(status, width: int = 80) -> str:

@@ -1,0 +1,33 @@
+"""Where companion keeps its own files: the cache (measured music, synthesized speech) and the settings.
+
+``$COMPANION_CACHE_DIR`` and ``$COMPANION_CONFIG_DIR`` override the platform's folders (tests, and
+people who keep everything on one disk); every module that stores something asks here, so one
+variable moves all of it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CACHE_ENV = "COMPANION_CACHE_DIR"
+CONFIG_ENV = "COMPANION_CONFIG_DIR"
+
+
+def cache_dir() -> Path:
+    """The cache folder (it need not exist yet): ``$COMPANION_CACHE_DIR``, else the platform's."""
+    return _folder(CACHE_ENV, "user_cache_dir")
+
+
+def config_dir() -> Path:
+    """The settings folder (it need not exist yet): ``$COMPANION_CONFIG_DIR``, else the platform's."""
+    return _folder(CONFIG_ENV, "user_config_dir")
+
+
+def _folder(env: str, platform_call: str) -> Path:
+    given = os.environ.get(env)
+    if given:
+        return Path(given).expanduser()
+    import platformdirs
+
+    return Path(getattr(platformdirs, platform_call)("companion"))
