@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import signal
-import sys
 import threading
 from pathlib import Path
 
 import click
 
-from companion.errors import ExitCode
-
-
-def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise KeyboardInterrupt
+from companion.cli._common import (finish_playback, interrupt_on_sigterm, length_text, loudness_option,
+                                   music_option, order_option, seed_option, warn, with_settings, write_session)
 
 
 @click.command("ambient")
 @click.option("--minutes", type=click.FloatRange(0.25, 600), default=50.0, show_default=True,
               help="Session length, fade-out included.")
-@click.option("--music", "music", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
-              help="Music file or folder (searched recursively); repeat for more. Default: the settings "
-                   "file's music, else the built-in music.")
-@click.option("--order", type=click.Choice(["shuffle", "name"]), default=None,
-              help="Track order (default: the settings file's, else shuffle).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Shuffle seed: the same seed, the same order.")
+@music_option("Music file or folder (searched recursively); repeat for more. Default: the settings "
+              "file's music, else the built-in music.")
+@order_option("Track order (default: the settings file's, else shuffle).")
+@seed_option("Shuffle seed: the same seed, the same order.")
 @click.option("--fade-out", "fade_out_s", type=click.FloatRange(5, 1800), default=120.0, show_default=True,
               metavar="SECONDS", help="Raised-cosine fade at the end.")
 @click.option("--end-chime", is_flag=True, help="One soft chime as the fade-out ends.")
@@ -34,8 +27,7 @@ def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001 - signal handler signa
               help="Send the cues, and only the cues, to this second output (index or part of its name).")
 @click.option("--device", metavar="DEVICE", help="Room output: index or part of its name (see `companion devices`).")
 @click.option("--volume", "volume_db", type=float, default=None, help="Start volume in dB (default 0).")
-@click.option("--loudness", type=click.FloatRange(-35, -10), default=None, metavar="LUFS",
-              help="Music loudness (default: the settings file's, else -20).")
+@loudness_option("Music loudness (default: the settings file's, else -20).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Render to this file (.wav .flac .mp3 .ogg) instead of playing.")
 @click.option("--no-keys", is_flag=True, help="No key controls or status line.")
@@ -58,7 +50,6 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
     """
     from companion.plan.settings import effective, load_settings
     from companion.output.cue_feed import cue_audio_paths, parse_cues
-    from companion.cli.render import with_settings
 
     settings = load_settings()
     parsed = parse_cues(cues, minutes)
@@ -75,49 +66,28 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
         from companion.output.export import output_format
 
         output_format(output)  # a bad -o fails before any work
-        options["cue_paths"] = cue_audio_paths(parsed, say=_warn)
-        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-        result = _render(output, seed, options)
-        length_s = int(round(result.seconds))
-        click.echo(f"Wrote {result.path}: {length_s // 60}:{length_s % 60:02d} of ambient music"
+        options["cue_paths"] = cue_audio_paths(parsed, say=warn)
+        interrupt_on_sigterm()
+        from companion.mix.assemble import build_ambient_session
+
+        result = write_session(build_ambient_session(**options), output, seed=seed)
+        click.echo(f"Wrote {result.path}: {length_text(result.seconds)} of ambient music"
                    f"{f', {len(parsed)} cue(s)' if parsed else ''}.")
         return
     _play(options, parsed, device=effective(device, "device", settings),
           cue_device=effective(cue_device, "cue_device", settings), keys=not no_keys)
 
 
-def _warn(text: str) -> None:
-    click.echo(f"Warning: {text[0].upper()}{text[1:]}.", err=True)
-
-
-def _render(output: Path, seed: int, options: dict):
-    from companion.mix.assemble import build_ambient_session
-    from companion.output.export import render_to_file
-
-    session = build_ambient_session(**options)
-    if not sys.stderr.isatty():
-        return render_to_file(session, output, seed=seed)
-    with click.progressbar(length=session.timeline.end, label=f"Rendering {output.name}", file=sys.stderr,
-                           show_eta=True) as bar:
-        def advance(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-
-        return render_to_file(session, output, seed=seed, progress=advance)
-
-
 def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, keys: bool) -> None:
-    from companion.output.cue_feed import CueFeed, cue_audio_paths, preload_clips
     from companion.mix.assemble import build_ambient_session
+    from companion.output.cue_feed import CueFeed, cue_audio_paths
     from companion.output.player import Player, play_session, preferred_rate_hz, resolve_device
-    from companion.terminal.statusline import ending_line
 
     room = resolve_device(device)
     cue_output = resolve_device(cue_device) if cue_device else None
-    options["cue_paths"] = cue_audio_paths(parsed, say=_warn)
+    options["cue_paths"] = cue_audio_paths(parsed, say=warn)
     session = build_ambient_session(**options, cues_separate=cue_output is not None,
                                     rate_hz=preferred_rate_hz(room))
-    preload_clips(session)
     cue_thread = None
     cue_failure: list[BaseException] = []
     cue_results: list = []
@@ -125,7 +95,7 @@ def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, 
     if cue_output is not None:
         feed = CueFeed(session)
         played = feed.tap
-        cue_player = Player(feed.source, cue_output, say=_warn)
+        cue_player = Player(feed.source, cue_output, say=warn)
 
         def run_cues() -> None:
             try:
@@ -144,13 +114,9 @@ def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, 
             cue_thread.join(timeout=5)
     if cue_failure:
         click.echo(f"Warning: the cue device failed ({cue_failure[0]}); the room music played on.", err=True)
-    if result.underflows:
-        click.echo(f"Warning: {result.underflows} audio dropout(s) (underflows) while playing.", err=True)
     if cue_results and cue_results[0].underflows:
         click.echo(f"Warning: {cue_results[0].underflows} dropout(s) on the cue device.", err=True)
-    click.echo(ending_line(result.status, interrupted=result.interrupted, stopped_at=result.stopped_at))
-    if result.interrupted:
-        sys.exit(int(ExitCode.INTERRUPTED))
+    finish_playback(result)
 
 
 COMMANDS = [ambient_command]

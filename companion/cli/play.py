@@ -6,14 +6,13 @@ instead (in the user's music folder, else the current folder), so the person sti
 
 from __future__ import annotations
 
-import signal
-import sys
 from pathlib import Path
 
 import click
 
-from companion.cli.render import session_options
-from companion.errors import DeviceError, ExitCode
+from companion.cli._common import finish_playback, interrupt_on_sigterm, length_text, session_options, with_settings
+from companion.controls import Command
+from companion.errors import DeviceError
 
 
 @click.command("play")
@@ -42,12 +41,9 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
 
     warm_up()
     from companion.plan.routine import DEFAULT_ROUTINE, load_routine
-    from companion.terminal.statusline import ending_line
-
     from companion.plan.settings import effective, load_settings
-    from companion.cli.render import with_settings
 
-    signal.signal(signal.SIGTERM, _terminate)     # until the player takes over: same as Ctrl-C
+    interrupt_on_sigterm()     # until the player takes over
     settings = load_settings()
     chosen = with_settings(music, loudness, order, settings)
     device = effective(device, "device", settings)
@@ -68,24 +64,14 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
                             loudness_lufs=chosen["loudness"], shuffle=chosen["shuffle"],
                             rate_hz=preferred_rate_hz(output), volume_db=volume_db)
     if settings.balance_db:
-        session.post("balance", settings.balance_db)
+        session.post(Command.BALANCE, settings.balance_db)
     try:
         result = play_session(session, output, keys=not no_keys)
     finally:
         close = getattr(session, "close", None)
         if close is not None:
             close()
-    if result.underflows:
-        click.echo(f"Warning: {result.underflows} audio dropout(s) (underflows) while playing.", err=True)
-    for why in result.device_errors:
-        click.echo(f"Warning: the sound device failed once ({why}) and playback resumed.", err=True)
-    click.echo(ending_line(result.status, interrupted=result.interrupted, stopped_at=result.stopped_at))
-    if result.interrupted:
-        sys.exit(int(ExitCode.INTERRUPTED))
-
-
-def _terminate(signum, frame) -> None:
-    raise KeyboardInterrupt
+    finish_playback(result)
 
 
 def _fallback_path() -> Path:
@@ -106,13 +92,11 @@ def _fallback_path() -> Path:
 def _render_instead(routine: str, **options) -> None:
     """No device: the same session as a file, so the person still gets it."""
     from companion.cli.render import render_routine_to_file
-    from companion.terminal.statusline import clock
 
     path = _fallback_path()
     click.echo(f"Rendering the session to a file instead: {path}", err=True)
     rendered = render_routine_to_file(routine, path, **options)
-    # (a 15-minute session is 899.99998 s long: its length reads 15:00, not 14:59)
-    click.echo(f"Saved {rendered.path} ({clock(round(rendered.seconds))}). Play it with any audio player.", err=True)
+    click.echo(f"Saved {rendered.path} ({length_text(rendered.seconds)}). Play it with any audio player.", err=True)
 
 
 COMMANDS = [play_command]

@@ -1,0 +1,123 @@
+"""What the session commands (``play``, ``render``, ``ambient``) share, so they read the same words the
+same way and end the same way.
+
+- the options they share (music, order, seed, loudness, minutes) and the settings merge behind them
+  (command line, then the settings file, then the routine's own values);
+- writing a session to a file with a progress bar on a terminal;
+- SIGTERM treated as Ctrl-C (a fade and exit code 130, never a half-written file);
+- the end of a live session: dropout warnings, the "Finished"/"Stopped at" line, the exit code;
+- how a length is printed (``durations.clock``, rounded to the nearest second).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from companion.durations import clock
+from companion.errors import ExitCode
+
+MUSIC_HELP = ("Music file or folder (searched recursively), or 'none' for the voice alone; repeat for more. "
+              "Default: the settings file's music, else the routine's.")
+ORDER_HELP = "Music order (default: the settings file's, else shuffle)."
+LOUDNESS_HELP = "Integrated loudness of the output (default: the routine's, normally -20)."
+SEED_HELP = "Seed for the music shuffle; the same seed gives the same session."
+
+
+def music_option(help_text: str = MUSIC_HELP) -> Callable:
+    return click.option("--music", "music", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
+                        help=help_text)
+
+
+def order_option(help_text: str = ORDER_HELP) -> Callable:
+    return click.option("--order", type=click.Choice(["shuffle", "name"]), default=None, help=help_text)
+
+
+def loudness_option(help_text: str = LOUDNESS_HELP) -> Callable:
+    return click.option("--loudness", type=click.FloatRange(-35, -10), default=None, metavar="LUFS",
+                        help=help_text)
+
+
+def seed_option(help_text: str = SEED_HELP) -> Callable:
+    return click.option("--seed", type=int, default=0, show_default=True, help=help_text)
+
+
+def session_options(func: Callable) -> Callable:
+    """The options `render` and `play` share, so both build the same session from the same words."""
+    func = order_option()(func)
+    func = loudness_option()(func)
+    func = seed_option()(func)
+    func = music_option()(func)
+    func = click.option("--minutes", type=click.FloatRange(1, 240), default=None,
+                        help="Fit the session to this length by scaling its holds (0.5x to 3x).")(func)
+    return func
+
+
+def with_settings(music: tuple[Path, ...], loudness: float | None, order: str | None, settings=None) -> dict:
+    """Fill what the command line left out from the settings file (`companion config`; ``settings`` when
+    the caller has loaded it already).
+
+    Precedence: command line, then the settings file, then the routine's own [session] values.
+    """
+    from companion.plan.settings import effective, load_settings
+
+    settings = settings if settings is not None else load_settings()
+    return {
+        "music": tuple(effective(music, "music", settings)),
+        "loudness": effective(loudness, "loudness_lufs", settings),
+        "shuffle": effective(order, "order", settings) != "name",
+    }
+
+
+def interrupt_on_sigterm() -> None:
+    """From now on SIGTERM (a service manager, `kill`) acts like Ctrl-C: a fade, cleanup, exit 130."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+def _raise_interrupt(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    raise KeyboardInterrupt
+
+
+def write_session(session, output: Path, *, seed: int, show_progress: bool | None = None):
+    """``export.render_to_file`` with a progress bar on stderr when it is a terminal (``show_progress``
+    overrides); returns ``export.Rendered``."""
+    from companion.output.export import render_to_file
+
+    if show_progress is None:
+        show_progress = sys.stderr.isatty()
+    if not show_progress:
+        return render_to_file(session, output, seed=seed)
+    with click.progressbar(length=session.timeline.end, label=f"Rendering {output.name}", file=sys.stderr,
+                           show_eta=True) as bar:
+        def advance(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        return render_to_file(session, output, seed=seed, progress=advance)
+
+
+def length_text(seconds: float) -> str:
+    """A length as printed after a session or render: ``m:ss`` to the nearest second."""
+    return clock(round(seconds))
+
+
+def warn(text: str) -> None:
+    """A one-line warning on stderr, first letter capitalised, full stop added."""
+    click.echo(f"Warning: {text[0].upper()}{text[1:]}.", err=True)
+
+
+def finish_playback(result) -> None:
+    """The end of a live session: dropout and device warnings, the end line, exit 130 when interrupted."""
+    from companion.terminal.statusline import ending_line
+
+    if result.underflows:
+        click.echo(f"Warning: {result.underflows} audio dropout(s) (underflows) while playing.", err=True)
+    for why in result.device_errors:
+        click.echo(f"Warning: the sound device failed once ({why}) and playback resumed.", err=True)
+    click.echo(ending_line(result.status, interrupted=result.interrupted, stopped_at=result.stopped_at))
+    if result.interrupted:
+        sys.exit(int(ExitCode.INTERRUPTED))
