@@ -1,7 +1,7 @@
 """Ambient sessions for treatments: cue parsing, cue audio, and the second output for cues.
 
 ``companion ambient`` plays music for the length of a treatment with spoken cues (``--cue 45:"Five
-minutes left"``). The engine builds the session (``engine.build_ambient_session``); this module turns
+minutes left"``). ``mix.assemble.build_ambient_session`` builds the session; this module turns
 the command's words into its arguments and, with ``--cue-device``, splits the cue bus off to a second
 sound output so that only the therapist hears the cues:
 
@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from companion import CHANNELS
 from companion.mix.assemble import Cue
 from companion.errors import BadInputError
 
@@ -96,7 +95,6 @@ class _Tap:
         self._feed = feed
         self._session = feed.session
         self.rate_hz = self._session.rate_hz
-        self._delay = _CueDelay(self._session)
 
     @property
     def finished(self) -> bool:
@@ -104,14 +102,15 @@ class _Tap:
 
     def render(self, out: np.ndarray) -> int:
         frames = self._session.render(out)
-        cues = self._delay.block(len(out))
+        cues = np.empty_like(out)           # queued for the cue player's thread: a block of its own
+        self._session.render_cues(cues)     # the cue bus of the same output frames
         if not self._feed.ended.is_set():          # nobody listens once the cue player has gone
             self._feed._queue.put(cues)
             if self._session.finished:
                 self._feed._queue.put(None)
         return frames
 
-    def post(self, command: str, value: float | None = None) -> None:
+    def post(self, command, value: float | None = None) -> None:
         self._session.post(command, value)
 
     def status(self):
@@ -146,59 +145,8 @@ class _CueSource:
         out.fill(0.0)
         return 0
 
-    def post(self, command: str, value: float | None = None) -> None:
+    def post(self, command, value: float | None = None) -> None:
         pass                      # the room player owns the controls
 
     def status(self):
         return self._feed.session.status()
-
-
-class _CueDelay:
-    """The cue bus aligned with the session's output frames.
-
-    ``Session.render_cues(out)`` does this when the session offers it. Until then the mixer's cue bus
-    (``Mixer.render_cues()``, the last mixed block) is delayed by the session's look-ahead (mix clock
-    minus output clock, the limiter latency), and is silent while the session is paused or quitting.
-    """
-
-    def __init__(self, session) -> None:
-        self._session = session
-        self._own = hasattr(session, "render_cues")
-        if not self._own:
-            self._last_clock = session._clock
-            # The session's first mix frames went into its limiter before any output: silence here.
-            self._pending = np.zeros((session._clock - session._out, CHANNELS), np.float32)
-
-    def block(self, frames: int) -> np.ndarray:
-        out = np.zeros((frames, CHANNELS), np.float32)
-        if self._own:
-            self._session.render_cues(out)
-            return out
-        session = self._session
-        mixed = session._clock - self._last_clock
-        self._last_clock = session._clock
-        if mixed <= 0:
-            return out                         # paused: nothing mixed, nothing consumed
-        cues = session.mixer.render_cues()
-        if cues is None or len(cues) != mixed or session._quitting or session._paused or session._pausing:
-            cues = np.zeros((mixed, CHANNELS), np.float32)
-        self._pending = np.concatenate((self._pending, cues))
-        take = min(frames, len(self._pending))
-        out[:take] = self._pending[:take]
-        self._pending = self._pending[take:]
-        return out
-
-
-def preload_clips(session) -> None:
-    """Decode every cue clip and the chime now, so the render thread never waits for a file mid-session.
-
-    (The mixer loads clips on first use, inside ``render``; a cue an hour in would otherwise be decoded and
-    measured in the middle of live playback.)
-    """
-    from companion.mix.mixer import CHIME_BELOW_VOICE_DB
-
-    mixer = session.mixer
-    for event in session.timeline.voice:
-        mixer.clips.get(event.path)
-    if mixer.chime is not None and session.timeline.chimes:
-        mixer.clips.get(mixer.chime, -CHIME_BELOW_VOICE_DB)
