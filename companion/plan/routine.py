@@ -8,7 +8,6 @@ allowed. The format is documented in README.md ("Routine files").
 
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 from companion.assets import routines_dir
 from companion.errors import RoutineError
+from companion.plan.suggest import did_you_mean
 
 DEFAULT_ROUTINE = "head-and-neck"
 MAX_DURATION_S = 4 * 3600.0
@@ -113,9 +113,8 @@ def resolve_routine_path(name_or_path: str | Path) -> tuple[Path, str | None]:
     if path.is_file():
         return path, None
     names = builtin_names()
-    close = difflib.get_close_matches(text, names, n=1)
-    hint = f"did you mean '{close[0]}'?" if close else f"built-in routines: {', '.join(names) or 'none'}"
-    raise RoutineError(f"no routine named '{text}' and no such file", hint=hint)
+    raise RoutineError(f"no routine named '{text}' and no such file",
+                       hint=did_you_mean(text, names, listing="built-in routines"))
 
 
 def load_routine(name_or_path: str | Path) -> Routine:
@@ -275,9 +274,7 @@ def _parse_lines(raw: Any, here: str, base: Path) -> tuple[Line, ...]:
 def _check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str, prefix: str) -> None:
     for key in table:
         if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            hint = f"did you mean '{prefix}{close[0]}'?" if close else f"allowed: {', '.join(prefix + a for a in allowed)}"
-            raise RoutineError(f"{where}: unknown key '{prefix}{key}'", hint=hint)
+            raise RoutineError(f"{where}: unknown key '{prefix}{key}'", hint=did_you_mean(key, allowed, prefix=prefix))
 
 
 def _text(table: dict[str, Any], key: str, where: str, prefix: str, *, required: bool) -> str | None:

@@ -18,7 +18,6 @@ ConfigError naming the file, the key, what was given and what is allowed (unknow
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from dataclasses import dataclass, fields
@@ -27,6 +26,7 @@ from typing import Any
 
 from companion.errors import ConfigError
 from companion.folders import config_dir
+from companion.plan.suggest import did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -79,10 +79,8 @@ def load_settings(path: Path | None = None) -> Settings:
     values: dict[str, Any] = {}
     for key, given in data.items():
         if key not in KEYS:
-            close = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.6)
-            raise ConfigError(f"settings file {path}: unknown key {key!r}"
-                              + (f"; did you mean {close[0]!r}?" if close else ""),
-                              hint=f"known keys: {', '.join(KEYS)}")
+            raise ConfigError(f"settings file {path}: unknown key '{key}'",
+                              hint=did_you_mean(key, KEYS, listing="known keys"))
         values[key] = _check(path, key, given)
     return Settings(**values, source=path)
 
