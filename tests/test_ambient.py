@@ -164,7 +164,7 @@ def test_bad_cues_are_bad_input(given, why):
 def test_ambient_renders_to_a_file_and_says_once_when_a_chime_stands_in_for_a_voice(tmp_path, monkeypatch):
     from companion.narration import voicing
 
-    monkeypatch.setattr(voicing, "cue_audio", lambda text: None)
+    monkeypatch.setattr(voicing, "cue_audio", lambda text, voice=None: None)
     music = write_tone(tmp_path / "bed.wav", 200, 100)
     out = tmp_path / "treatment.wav"
     result = CliRunner().invoke(main, ["ambient", "--minutes", "1", "--music", str(music), "--fade-out", "10",
@@ -259,7 +259,7 @@ def test_cue_device_hears_only_the_cue_at_its_minute_and_the_room_only_music(vir
     bed[6 * RATE_HZ:6 * RATE_HZ + len(t)] += (0.2 * edges * np.sin(2 * np.pi * 4000 * t))[:, None]
     sf.write(tmp_path / "bed.wav", bed.astype(np.float32), RATE_HZ)
     clip = write_tone(tmp_path / "cue.wav", 2000, 0.3, dbfs=-12)
-    monkeypatch.setattr(voicing, "cue_audio", lambda text: clip)
+    monkeypatch.setattr(voicing, "cue_audio", lambda text, voice=None: clip)
 
     room_capture, cue_capture = Capture(virtual_sound, "room"), Capture(virtual_sound, "cue")
     time.sleep(0.5)

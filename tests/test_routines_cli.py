@@ -99,7 +99,7 @@ def test_check_names_lines_without_a_voice(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["routines", "check", str(path)])
     assert result.exit_code == 2
     assert "step 1 ('Breathe') line 2: \"Breathe out slowly.\"" in result.output
-    assert "1 line would have no voice" in result.output and "companion[voice]" in result.output
+    assert "1 line would have no voice" in result.output and "reinstall companion" in result.output
 
 
 @pytest.mark.parametrize("args", [["routines"], ["routines", "show"], ["routines", "check"]])

@@ -18,12 +18,13 @@ import soundfile as sf
 
 from companion.narration import synthesis
 from companion.narration import voicing
+from companion.narration.voices import CUE_PHRASES, DEFAULT_VOICE
 from companion.assets import audio_dir
 from companion.mix.assemble import build_session
 from companion.plan.routine import DEFAULT_ROUTINE, builtin_names, load_routine
 from companion.plan.timeline import fit_hold_scale
 
-NARRATION = audio_dir() / "narration"
+NARRATION = audio_dir() / "narration" / DEFAULT_VOICE     # the other voices: tests/test_voices.py
 MANIFEST = json.loads((NARRATION / "manifest.json").read_text(encoding="utf-8"))
 TARGET_LUFS = -20.0
 EXPECTED = {"head-and-neck": 15, "quick-reset": 5, "headache-ease": 12, "neck-and-shoulders": 10, "wind-down": 25}
@@ -126,6 +127,7 @@ def test_an_edited_line_is_not_voiced_by_the_old_clip():
 
 def test_manifest_keys_are_the_hashes_of_their_texts_and_every_clip_is_used():
     used = {synthesis.text_sha256(t) for name in builtin_names() for t in all_lines(name)}
+    used |= {synthesis.text_sha256(t) for t in CUE_PHRASES}
     for sha, entry in MANIFEST.items():
         assert synthesis.text_sha256(entry["text"]) == sha, entry["file"]
     assert set(MANIFEST) == used, "stale or missing manifest entries: run scripts/make_narration.py"
@@ -187,7 +189,7 @@ def test_every_clip_decodes_with_ffmpeg():
 
 
 def test_narration_and_audio_folders_stay_small():
-    narration_mb = sum(p.stat().st_size for p in NARRATION.iterdir()) / 1e6
+    narration_mb = sum(p.stat().st_size for p in NARRATION.parent.rglob("*") if p.is_file()) / 1e6
     audio_mb = sum(p.stat().st_size for p in audio_dir().rglob("*") if p.is_file()) / 1e6
     assert narration_mb < 8, f"audio/narration is {narration_mb:.1f} MB"
     assert audio_mb < 30, f"audio/ is {audio_mb:.1f} MB"

@@ -1,7 +1,7 @@
 """What the session commands (``play``, ``render``, ``ambient``) share, so they read the same words the
 same way and end the same way.
 
-- the options they share (music, order, seed, loudness, minutes) and the settings merge behind them
+- the options they share (music, order, seed, loudness, minutes, voice) and the settings merge behind them
   (command line, then the settings file, then the routine's own values);
 - writing a session to a file with a progress bar on a terminal;
 - SIGTERM treated as Ctrl-C (a fade and exit code 130, never a half-written file);
@@ -54,10 +54,37 @@ def session_options(func: Callable) -> Callable:
     func = music_option()(func)
     func = click.option("--minutes", type=click.FloatRange(1, 240), default=None,
                         help="Fit the session to this length by scaling its holds (0.5x to 3x).")(func)
+    func = voice_option(func)
     return func
 
 
-def with_settings(music: tuple[Path, ...], loudness: float | None, order: str | None, settings=None) -> dict:
+def voice_option(func: Callable) -> Callable:
+    return click.option("--voice", default=None, metavar="NAME",
+                        help="Narration voice (see `companion voices`; default: the settings file's, "
+                             "else heart).")(func)
+
+
+def chosen_voice(voice: str | None, settings) -> str:
+    """The voice to speak in: ``--voice``, else the settings file's ``voice``, else the default. An unknown
+    name is a one-line error naming where it came from (the option, or the settings file and key)."""
+    from companion.errors import BadInputError, ConfigError
+    from companion.narration.voices import DEFAULT_VOICE, get_voice
+    from companion.plan.settings import effective
+
+    name = effective(voice, "voice", settings)
+    if name is None:
+        return DEFAULT_VOICE
+    try:
+        return get_voice(name).name
+    except BadInputError as err:
+        if voice is None and settings.source is not None:
+            raise ConfigError(f"settings file {settings.source}: voice: {err.message}",
+                              hint="see the voices with: companion voices") from err
+        raise
+
+
+def with_settings(music: tuple[Path, ...], loudness: float | None, order: str | None, settings=None,
+                  voice: str | None = None) -> dict:
     """Fill what the command line left out from the settings file (`companion config`; ``settings`` when
     the caller has loaded it already).
 
@@ -70,6 +97,7 @@ def with_settings(music: tuple[Path, ...], loudness: float | None, order: str | 
         "music": tuple(effective(music, "music", settings)),
         "loudness": effective(loudness, "loudness_lufs", settings),
         "shuffle": effective(order, "order", settings) != "name",
+        "voice": chosen_voice(voice, settings),
     }
 
 

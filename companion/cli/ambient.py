@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from companion.cli._common import (finish_playback, interrupt_on_sigterm, length_text, loudness_option,
-                                   music_option, order_option, seed_option, warn, with_settings, write_session)
+                                   music_option, order_option, seed_option, voice_option, warn, with_settings,
+                                   write_session)
 
 
 @click.command("ambient")
@@ -31,14 +32,17 @@ from companion.cli._common import (finish_playback, interrupt_on_sigterm, length
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Render to this file (.wav .flac .mp3 .ogg) instead of playing.")
 @click.option("--no-keys", is_flag=True, help="No key controls or status line.")
+@voice_option
 def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, seed: int, fade_out_s: float,
                     end_chime: bool, cues: tuple[str, ...], cue_device: str | None, device: str | None,
-                    volume_db: float | None, loudness: float | None, output: Path | None, no_keys: bool) -> None:
+                    volume_db: float | None, loudness: float | None, output: Path | None, no_keys: bool,
+                    voice: str | None) -> None:
     """Ambient music for a treatment: runs unattended, never repeats a track back to back, fades out.
 
-    Cues are spoken by the narration voice when the text is a built-in line, else by the installed
-    text-to-speech engine; with none, a soft chime stands in. With --cue-device the room hears music
-    only and the cues go to the second output (a therapist's earbud). Keys as in `companion play`
+    Cues are spoken in the narration voice (--voice): the therapist's phrases "Halfway", "Five minutes
+    left", "Time to turn over", "We're finishing now" and "Take your time getting up" are recorded in
+    every voice; other text is synthesized; with no engine at all, a soft chime stands in. With
+    --cue-device the room hears music only and the cues go to the second output (a therapist's earbud). Keys as in `companion play`
     (space pause, +/- volume, q end gently); settings from `companion config` fill in what is not given.
 
     \b
@@ -46,14 +50,14 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
       companion ambient                                   # 50 minutes, built-in music
       companion ambient --minutes 60 --music ~/Music/calm --order name
       companion ambient --cue 45:"Five minutes left" --cue-device earbud --end-chime
-      companion ambient --minutes 30 -o treatment.mp3
+      companion ambient --minutes 30 -o treatment.mp3 --cue 25:"Halfway" --voice joe
     """
     from companion.plan.settings import effective, load_settings
     from companion.output.cue_feed import cue_audio_paths, parse_cues
 
     settings = load_settings()
     parsed = parse_cues(cues, minutes)
-    chosen = with_settings(music, loudness, order, settings)
+    chosen = with_settings(music, loudness, order, settings, voice=voice)
     loudness_lufs = -20.0 if chosen["loudness"] is None else chosen["loudness"]
     volume = effective(volume_db, "volume_db", settings)
     options = dict(minutes=minutes, music=chosen["music"], seed=seed, shuffle=chosen["shuffle"],
@@ -66,7 +70,7 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
         from companion.output.export import output_format
 
         output_format(output)  # a bad -o fails before any work
-        options["cue_paths"] = cue_audio_paths(parsed, say=warn)
+        options["cue_paths"] = cue_audio_paths(parsed, voice=chosen["voice"], say=warn)
         interrupt_on_sigterm()
         from companion.mix.assemble import build_ambient_session
 
@@ -75,17 +79,17 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
                    f"{f', {len(parsed)} cue(s)' if parsed else ''}.")
         return
     _play(options, parsed, device=effective(device, "device", settings),
-          cue_device=effective(cue_device, "cue_device", settings), keys=not no_keys)
+          cue_device=effective(cue_device, "cue_device", settings), keys=not no_keys, voice=chosen["voice"])
 
 
-def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, keys: bool) -> None:
+def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, keys: bool, voice: str) -> None:
     from companion.mix.assemble import build_ambient_session
     from companion.output.cue_feed import CueFeed, cue_audio_paths
     from companion.output.player import Player, play_session, preferred_rate_hz, resolve_device
 
     room = resolve_device(device)
     cue_output = resolve_device(cue_device) if cue_device else None
-    options["cue_paths"] = cue_audio_paths(parsed, say=warn)
+    options["cue_paths"] = cue_audio_paths(parsed, voice=voice, say=warn)
     session = build_ambient_session(**options, cues_separate=cue_output is not None,
                                     rate_hz=preferred_rate_hz(room))
     cue_thread = None

@@ -23,8 +23,8 @@ from companion.errors import DeviceError
               metavar="DB", help="Start volume in dB (default: the settings file's, else 0; +/- keys change it).")
 @click.option("--no-keys", is_flag=True, help="No key controls or status line: one log line per step.")
 def play_command(routine: str | None, minutes: float | None, music: tuple[Path, ...], seed: int,
-                 loudness: float | None, order: str | None, device: str | None, volume_db: float | None,
-                 no_keys: bool) -> None:
+                 loudness: float | None, order: str | None, voice: str | None, device: str | None,
+                 volume_db: float | None, no_keys: bool) -> None:
     """Play a guided session live (default: the default built-in routine).
 
     \b
@@ -36,6 +36,7 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
       companion play
       companion play neck-and-shoulders --minutes 20 --music ~/Music/calm
       companion play --device USB --volume -6
+      companion play wind-down --voice joe
     """
     from companion.output.player import play_session, preferred_rate_hz, resolve_device, warm_up
 
@@ -45,7 +46,7 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
 
     interrupt_on_sigterm()     # until the player takes over
     settings = load_settings()
-    chosen = with_settings(music, loudness, order, settings)
+    chosen = with_settings(music, loudness, order, settings, voice=voice)
     device = effective(device, "device", settings)
     volume_db = effective(volume_db, "volume_db", settings)
     routine = routine or DEFAULT_ROUTINE
@@ -62,7 +63,7 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
 
     session = build_session(loaded, minutes=minutes, music=chosen["music"], seed=seed,
                             loudness_lufs=chosen["loudness"], shuffle=chosen["shuffle"],
-                            rate_hz=preferred_rate_hz(output), volume_db=volume_db)
+                            rate_hz=preferred_rate_hz(output), volume_db=volume_db, voice=chosen["voice"])
     if settings.balance_db:
         session.post(Command.BALANCE, settings.balance_db)
     try:

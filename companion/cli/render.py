@@ -11,7 +11,7 @@ from companion.plan.routine import DEFAULT_ROUTINE, load_routine
 
 def render_routine_to_file(routine_name: str, output: Path, *, minutes: float | None = None,
                            music: tuple[Path, ...] = (), seed: int = 0, loudness: float | None = None,
-                           shuffle: bool = True, show_progress: bool | None = None):
+                           shuffle: bool = True, voice: str | None = None, show_progress: bool | None = None):
     """Build the session for ``routine_name`` and write it to ``output``; returns ``export.Rendered``."""
     from companion.mix.assemble import build_session
     from companion.output.export import output_format
@@ -19,7 +19,7 @@ def render_routine_to_file(routine_name: str, output: Path, *, minutes: float | 
     output_format(output)  # a bad -o fails before any work
     routine = load_routine(routine_name)
     session = build_session(routine, minutes=minutes, music=music, seed=seed, loudness_lufs=loudness,
-                            shuffle=shuffle)
+                            shuffle=shuffle, voice=voice)
     return write_session(session, output, seed=seed, show_progress=show_progress)
 
 
@@ -29,7 +29,7 @@ def render_routine_to_file(routine_name: str, output: Path, *, minutes: float | 
               help="The file to write; the format comes from the extension: .wav .flac .mp3 .ogg")
 @session_options
 def render(routine: str, output: Path, minutes: float | None, music: tuple[Path, ...], seed: int,
-           loudness: float | None, order: str | None) -> None:
+           loudness: float | None, order: str | None, voice: str | None) -> None:
     """Render a session to an audio file, with a chapter mark for each step.
 
     ROUTINE is a built-in name (see `companion routines`) or a routine file; default: head-and-neck.
@@ -42,10 +42,11 @@ def render(routine: str, output: Path, minutes: float | None, music: tuple[Path,
       companion render -o session.mp3
       companion render quick-reset -o reset.ogg --music ~/Music/calm --seed 3
       companion render my-routine.toml -o evening.wav --minutes 20 --loudness -23
+      companion render wind-down -o bedtime.mp3 --voice joe
     """
     interrupt_on_sigterm()
     result = render_routine_to_file(routine, output, minutes=minutes, seed=seed,
-                                    **with_settings(music, loudness, order))
+                                    **with_settings(music, loudness, order, voice=voice))
     extra = f" and {result.sidecar.name}" if result.sidecar else ""
     click.echo(f"Wrote {result.path}{extra}: {length_text(result.seconds)}, {len(result.chapters)} chapters.")
 

@@ -55,12 +55,15 @@ def build_session(
     loudness_lufs: float | None = None,
     rate_hz: int = ENGINE_RATE_HZ,
     volume_db: float = 0.0,
+    voice: str | None = None,
 ) -> Session:
-    """A Session for ``routine``. ``music`` (CLI paths) overrides the routine's own music setting."""
+    """A Session for ``routine``. ``music`` (CLI paths) overrides the routine's own music setting; ``voice``
+    names the narration voice (default: ``voices.DEFAULT_VOICE``)."""
     from companion.narration import voicing
+    from companion.narration.voices import DEFAULT_VOICE
 
     options = routine.options
-    paths = voicing.line_audio(routine)
+    paths = voicing.line_audio(routine, voice=voice or DEFAULT_VOICE)
     durations = {key: clip_frames(path, rate_hz) / rate_hz for key, path in paths.items()}
     target_minutes = minutes if minutes is not None else options.minutes
     hold_scale = fit_hold_scale(routine, durations, target_minutes) if target_minutes else 1.0

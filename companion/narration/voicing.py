@@ -1,14 +1,15 @@
 """Narration providers: which audio file speaks each line of a routine, and the cache of synthesized lines.
 
-For every text line the first of these wins:
+For every text line, in the chosen voice (``companion.narration.voices``), the first of these wins:
 1. the line's own recorded clip (``{ text = ..., clip = "..." }``; its existence is checked by routine
    validation);
-2. the shipped clip whose stored text hash matches (``audio/narration/manifest.json``, made by
-   ``scripts/make_narration.py``);
+2. the voice's shipped clip whose stored text hash matches (``audio/narration/<voice>/manifest.json``,
+   made by ``scripts/make_narration.py``);
 3. a clip synthesized earlier and kept in the user cache (``<user cache>/companion/voice/``), keyed by the
    provider and the SHA-256 of the text;
-4. a clip synthesized now, ahead of playback, on one worker thread (the optional engine of
-   ``companion[voice]``, else ``espeak-ng`` if it is on PATH) and written to that cache atomically.
+4. a clip synthesized now, ahead of playback, on one worker thread, and written to that cache atomically:
+   by the voice's engine; if that engine is not installed, by the default voice's engine (a regular
+   dependency); ``espeak-ng`` only as a last resort. Either stand-in is said once, naming what speaks.
 When none is possible, ``line_audio`` raises ``BadInputError`` naming the lines and how to get a voice.
 
 The engine decodes the returned files itself and normalises each clip's loudness; clips made here are
@@ -32,8 +33,9 @@ from typing import Callable, Protocol
 import numpy as np
 import soundfile as sf
 
-from companion.narration import synthesis
 from companion import folders
+from companion.narration import synthesis
+from companion.narration.voices import DEFAULT_VOICE, VOICES, Voice, get_voice
 from companion.assets import audio_dir
 from companion.errors import BadInputError, CompanionError
 from companion.plan.routine import Routine
@@ -44,8 +46,9 @@ TARGET_LUFS = -20.0
 MAX_PEAK_DB = -1.0
 ESPEAK_VOICE = "en-us"
 ESPEAK_WPM = 140
-HOW_TO_GET_A_VOICE = ("to get a voice: pip install 'companion[voice]' or apt-get install espeak-ng; "
-                      "or give the line a recorded clip: { text = \"...\", clip = \"file.wav\" }")
+HOW_TO_GET_A_VOICE = ("to get a voice: reinstall companion (scripts/setup.sh installs its voice engine) or "
+                      "apt-get install espeak-ng; or give the line a recorded clip: "
+                      "{ text = \"...\", clip = \"file.wav\" }")
 
 Progress = Callable[[int, int], None]
 
@@ -60,10 +63,11 @@ class Provider(Protocol):
 
 
 class EngineProvider:
-    """The optional neural engine (``companion[voice]``), shaped exactly like the shipped clips."""
+    """A voice's neural engine, shaped exactly like the shipped clips."""
 
-    def __init__(self) -> None:
-        self.engine = synthesis.load_engine()
+    def __init__(self, voice: Voice) -> None:
+        self.voice = voice
+        self.engine = synthesis.load_engine(voice.engine)
         self.id = self.engine.id
 
     def synthesize(self, text: str) -> tuple[np.ndarray, int]:
@@ -71,7 +75,7 @@ class EngineProvider:
             audio = synthesis.speak(self.engine, text)
         except Exception as err:  # noqa: BLE001 - a broken install or model: one clear error, not a traceback
             raise CompanionError(f"the voice engine ({self.id}) failed on {text!r}: {err}",
-                                 hint="reinstall it: pip install --force-reinstall 'companion[voice]'") from err
+                                 hint=f"reinstall it: {self.voice.install_hint}") from err
         return audio, self.engine.rate_hz
 
 
@@ -99,19 +103,44 @@ class EspeakProvider:
         return synthesis.edge_fades(audio, rate), rate
 
 
-def available_provider() -> Provider | None:
-    """The run-time voice: the optional engine if installed, else espeak-ng if on PATH, else None."""
-    if synthesis.engine_installed():
-        return EngineProvider()
+_said_stand_in: set[tuple[str, str]] = set()
+
+
+def _say_stand_in_once(voice: Voice, speaker: str, why: str) -> None:
+    if (voice.name, speaker) not in _said_stand_in:
+        _said_stand_in.add((voice.name, speaker))
+        log.warning("%s; %s speaks the lines the voice '%s' has no recording of", why, speaker, voice.name)
+
+
+def available_provider(voice: str = DEFAULT_VOICE) -> Provider | None:
+    """Who speaks, at run time, the lines ``voice`` has no shipped clip for: its own engine if installed,
+    else the default voice's engine, else espeak-ng if on PATH (each stand-in said once), else None."""
+    chosen = get_voice(voice)
+    if synthesis.engine_installed(chosen.engine):
+        return EngineProvider(chosen)
+    default = VOICES[DEFAULT_VOICE]
+    if synthesis.engine_installed(default.engine):
+        _say_stand_in_once(chosen, f"the voice '{default.name}'",
+                           f"the voice '{chosen.name}' needs its engine ({chosen.install_hint})")
+        return EngineProvider(default)
     program = shutil.which("espeak-ng")
-    return EspeakProvider(program) if program else None
+    if program is None:
+        return None
+    _say_stand_in_once(chosen, "espeak-ng (a robotic voice)",
+                       f"no neural voice engine is installed ({default.install_hint})")
+    return EspeakProvider(program)
 
 
 # --- shipped clips and the cache -------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _manifest() -> dict[str, dict]:
-    path = audio_dir() / "narration" / "manifest.json"
+def shipped_dir(voice: str = DEFAULT_VOICE) -> Path:
+    """Where the voice's shipped clips and their manifest are."""
+    return audio_dir() / "narration" / get_voice(voice).name
+
+
+@lru_cache(maxsize=None)
+def _manifest(voice: str = DEFAULT_VOICE) -> dict[str, dict]:
+    path = shipped_dir(voice) / "manifest.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -121,18 +150,18 @@ def _manifest() -> dict[str, dict]:
         return {}
 
 
-def shipped_clip(text: str) -> Path | None:
-    """The bundled clip whose stored text hash matches ``text``, if it is there."""
-    entry = _manifest().get(synthesis.text_sha256(text))
+def shipped_clip(text: str, voice: str = DEFAULT_VOICE) -> Path | None:
+    """The voice's bundled clip whose stored text hash matches ``text``, if it is there."""
+    entry = _manifest(voice).get(synthesis.text_sha256(text))
     if not entry:
         return None
-    path = audio_dir() / "narration" / entry["file"]
+    path = shipped_dir(voice) / entry["file"]
     return path if path.is_file() else None
 
 
-def shipped_durations() -> dict[str, float]:
-    """sha256 of the text → length in seconds of every shipped clip (from the manifest; nothing decoded)."""
-    return {sha: float(entry["duration_s"]) for sha, entry in _manifest().items()}
+def shipped_durations(voice: str = DEFAULT_VOICE) -> dict[str, float]:
+    """sha256 of the text → length in seconds of every shipped clip of the voice (from its manifest)."""
+    return {sha: float(entry["duration_s"]) for sha, entry in _manifest(voice).items()}
 
 
 def cache_dir() -> Path:
@@ -145,11 +174,11 @@ def _cache_path(provider_id: str, text: str) -> Path:
 
 
 def cached_clip(text: str, provider_id: str | None = None) -> Path | None:
-    """A cached synthesis of ``text``: the given provider's if there, else any provider's."""
+    """A cached synthesis of ``text``: the given provider's (never another voice's); with no provider
+    (no engine left to speak), any provider's."""
     if provider_id:
         path = _cache_path(provider_id, text)
-        if path.is_file():
-            return path
+        return path if path.is_file() else None
     found = sorted(cache_dir().glob(f"*-{synthesis.text_sha256(text)}.wav"))
     return found[0] if found else None
 
@@ -219,11 +248,12 @@ def _describe(routine: Routine, i: int, j: int) -> str:
     return f"step {i + 1} ('{step.title}') line {j + 1}: \"{step.lines[j].text}\""
 
 
-def _existing(text: str) -> Path | None:
-    return shipped_clip(text) or cached_clip(text)
+def _existing(text: str, voice: str) -> Path | None:
+    return shipped_clip(text, voice) or cached_clip(text)
 
 
-def line_audio(routine: Routine, *, progress: Progress | None = None) -> dict[tuple[int, int], Path]:
+def line_audio(routine: Routine, *, voice: str = DEFAULT_VOICE,
+               progress: Progress | None = None) -> dict[tuple[int, int], Path]:
     """(step index, line index) → a file that speaks the line (see the module docstring for the order).
 
     Lines without a recorded, shipped or cached clip are synthesized before this returns, on one worker
@@ -240,10 +270,10 @@ def line_audio(routine: Routine, *, progress: Progress | None = None) -> dict[tu
                 files[(i, j)] = line.clip
                 continue
             text = line.text or ""
-            found = shipped_clip(text)
+            found = shipped_clip(text, voice)
             if found is None:
                 if not provider_checked:
-                    provider, provider_checked = available_provider(), True
+                    provider, provider_checked = available_provider(voice), True
                 found = cached_clip(text, provider.id if provider else None)
             if found is None:
                 pending[(i, j)] = text
@@ -257,10 +287,10 @@ def line_audio(routine: Routine, *, progress: Progress | None = None) -> dict[tu
     return dict(sorted(files.items()))
 
 
-def line_durations(routine: Routine) -> dict[tuple[int, int], float]:
+def line_durations(routine: Routine, voice: str = DEFAULT_VOICE) -> dict[tuple[int, int], float]:
     """(step, line) → seconds, cheaply: recorded and cached clips from their headers, shipped clips from the
     manifest, and lines not voiced yet estimated from their words (for listing and printing, not mixing)."""
-    durations = shipped_durations()
+    durations = shipped_durations(voice)
     result: dict[tuple[int, int], float] = {}
     for i, step in enumerate(routine.steps):
         for j, line in enumerate(step.lines):
@@ -285,30 +315,33 @@ def _header_seconds(path: Path) -> float:
         return clip_frames(path, 48_000) / 48_000
 
 
-def _unvoiced(routine: Routine) -> list[tuple[int, int]]:
+def _unvoiced(routine: Routine, voice: str) -> list[tuple[int, int]]:
     """Lines with no recorded, shipped or cached clip yet."""
     return [(i, j) for i, step in enumerate(routine.steps) for j, line in enumerate(step.lines)
-            if line.clip is None and _existing(line.text or "") is None]
+            if line.clip is None and _existing(line.text or "", voice) is None]
 
 
-def missing_lines(routine: Routine) -> list[str]:
+def missing_lines(routine: Routine, voice: str = DEFAULT_VOICE) -> list[str]:
     """The lines that would have no voice, described as "step N ('Title') line M: \"text\"" (nothing is synthesized)."""
-    if synthesis.engine_installed() or shutil.which("espeak-ng"):
+    if any(synthesis.engine_installed(v.engine) for v in VOICES.values()) or shutil.which("espeak-ng"):
         return []
-    return [_describe(routine, i, j) for i, j in _unvoiced(routine)]
+    return [_describe(routine, i, j) for i, j in _unvoiced(routine, voice)]
 
 
-def lines_to_synthesize(routine: Routine) -> int:
+def lines_to_synthesize(routine: Routine, voice: str = DEFAULT_VOICE) -> int:
     """How many lines ``line_audio`` would have to synthesize (0 for the built-ins)."""
-    return len(_unvoiced(routine))
+    return len(_unvoiced(routine, voice))
 
 
-def cue_audio(text: str) -> Path | None:
-    """An ambient cue: the shipped clip if the text matches one, else a cached or new synthesis, else None."""
-    found = shipped_clip(text)
-    if found:
-        return found
-    provider = available_provider()
+def cue_audio(text: str, voice: str = DEFAULT_VOICE) -> Path | None:
+    """An ambient cue: the voice's shipped clip if the text matches one (``voices.CUE_PHRASES`` are all
+    shipped, also given without their full stop), else a cached or new synthesis, else None."""
+    said = synthesis.normalise_text(text)
+    for candidate in (said, said + ".") if said and said[-1] not in ".!?" else (said,):
+        found = shipped_clip(candidate, voice)        # "Five minutes left" is the shipped "Five minutes left."
+        if found:
+            return found
+    provider = available_provider(voice)
     found = cached_clip(text, provider.id if provider else None)
     if found or provider is None:
         return found

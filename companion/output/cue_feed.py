@@ -49,7 +49,7 @@ def parse_cues(given: Sequence[str], minutes: float) -> list[Cue]:
     return sorted((parse_cue(g, minutes) for g in given), key=lambda cue: cue.minute)
 
 
-def cue_audio_paths(cues: Sequence[Cue], *, say=log.warning) -> dict[int, Path]:
+def cue_audio_paths(cues: Sequence[Cue], *, voice: str | None = None, say=log.warning) -> dict[int, Path]:
     """index -> spoken clip for each cue that has a voice; cues left out play the soft chime.
 
     When no voice is available for some cue, ``say`` is called once for the whole session.
@@ -57,11 +57,12 @@ def cue_audio_paths(cues: Sequence[Cue], *, say=log.warning) -> dict[int, Path]:
     if not cues:
         return {}
     from companion.narration import voicing
+    from companion.narration.voices import DEFAULT_VOICE
 
     paths: dict[int, Path] = {}
     unvoiced = []
     for index, cue in enumerate(cues):
-        found = voicing.cue_audio(cue.text)
+        found = voicing.cue_audio(cue.text, voice or DEFAULT_VOICE)
         if found is None:
             unvoiced.append(cue.text)
         else:
@@ -69,7 +70,8 @@ def cue_audio_paths(cues: Sequence[Cue], *, say=log.warning) -> dict[int, Path]:
     if unvoiced:
         shown = ", ".join(repr(t) for t in unvoiced[:3]) + (" ..." if len(unvoiced) > 3 else "")
         say(f"no text-to-speech engine is installed, so a soft chime stands in for {shown} "
-            f"(pip install 'companion[voice]' for spoken cues)")
+            f"(reinstall companion with scripts/setup.sh for spoken cues, or use a built-in cue phrase: "
+            f"companion voices)")
     return paths
 
 

@@ -10,6 +10,7 @@ overrides the folder); no file means built-in defaults. Keys (all optional, top 
     balance_db = 2              # voice/music balance, dB, + = voice louder (-12..12)
     loudness_lufs = -22         # output loudness, LUFS (-35..-10)
     order = "shuffle"           # music order: "shuffle" or "name"
+    voice = "joe"               # narration voice (see `companion voices`)
 
 Command-line options always win: commands call ``effective(option_value, "key")``. A bad file raises
 ConfigError naming the file, the key, what was given and what is allowed (unknown keys get a
@@ -46,6 +47,7 @@ class Settings:
     balance_db: float = 0.0
     loudness_lufs: float | None = None     # None: the routine's own loudness
     order: str = "shuffle"
+    voice: str | None = None               # None: the default voice (the name is checked where it is used)
     source: Path | None = None             # the file these came from; None = defaults only
 
     def items(self) -> list[tuple[str, Any]]:
@@ -94,6 +96,10 @@ def _check(path: Path, key: str, given: Any) -> Any:
         if not isinstance(items, list) or not all(isinstance(i, str) and i.strip() for i in items):
             raise bad("a path or a list of paths (strings) to music files or folders")
         return tuple(str(_resolve(path, i)) for i in items)
+    if key == "voice":
+        if not isinstance(given, str) or not given.strip():
+            raise bad("a voice name (string); see `companion voices`")
+        return given.strip()
     if key in ("device", "cue_device"):
         if isinstance(given, bool) or not isinstance(given, (str, int)) or (isinstance(given, str) and not given.strip()):
             raise bad("a device index (number) or part of its name (string); see `companion devices`")
@@ -134,5 +140,6 @@ def template() -> str:
              "# volume_db = 0                 # start volume, dB (-40..12)",
              "# balance_db = 0                # voice/music balance, dB, + = voice louder (-12..12)",
              "# loudness_lufs = -20           # output loudness, LUFS (-35..-10); default: the routine's",
-             '# order = "shuffle"             # music order: "shuffle" or "name"']
+             '# order = "shuffle"             # music order: "shuffle" or "name"',
+             '# voice = "heart"               # narration voice: see `companion voices`']
     return "\n".join(lines) + "\n"
