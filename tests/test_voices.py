@@ -194,3 +194,30 @@ def test_render_speaks_in_the_voice_asked_for(tmp_path):
         audio, rate = sf.read(out, dtype="float64")
         pitch[voice] = median_pitch_hz(audio[: 90 * rate].mean(axis=1), rate)
     assert pitch["joe"] <= 0.75 * pitch["heart"], pitch
+
+
+def test_voices_play_speaks_each_sample_on_the_device(virtual_sound):
+    """`companion voices --play` on the virtual sound device: two spoken samples, joe's lower than heart's."""
+    import os
+    import subprocess
+    import sys
+
+    companion = os.path.join(os.path.dirname(sys.executable), "companion")
+    with virtual_sound.record("room") as recording:
+        done = subprocess.run([companion, "voices", "--play", "--device", "companion_room"], capture_output=True,
+                              text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    captured = recording.samples().mean(axis=1).astype(np.float64)
+    rate = virtual_sound.rate_hz
+    frame = rate // 20
+    rms = np.sqrt(np.mean(captured[: len(captured) // frame * frame].reshape(-1, frame) ** 2, axis=1))
+    voiced = rms > 0.01
+    starts = np.flatnonzero(voiced[1:] & ~voiced[:-1]) + 1
+    assert voiced.sum() * 0.05 >= 2.5, f"only {voiced.sum() * 0.05:.2f} s of speech captured"
+    # the two samples are separate stretches of speech, the first (heart) higher than the second (joe)
+    gap = np.flatnonzero(np.convolve(~voiced, np.ones(8), "same") >= 8)   # >= 0.4 s of quiet
+    middle = gap[(gap > np.flatnonzero(voiced)[0]) & (gap < np.flatnonzero(voiced)[-1])]
+    assert len(starts) and len(middle), "the two samples are not apart"
+    cut = int(middle[len(middle) // 2]) * frame
+    first, second = median_pitch_hz(captured[:cut], rate), median_pitch_hz(captured[cut:], rate)
+    assert second <= 0.75 * first, (first, second)
