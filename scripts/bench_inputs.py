@@ -9,7 +9,7 @@ What it makes, all from seeded numpy noise and sines, so every machine gets the 
 - ``clips/clipNN.wav``: 60 speech-like narration clips of 4-10 s, mono 16-bit WAV, alternately 24 kHz and
   48 kHz: a voiced buzz (f0 110-190 Hz, harmonics to 3.4 kHz) plus 300-3400 Hz noise, shaped by
   syllables (~4-5 a second) grouped into words and phrases with pauses, active RMS about -20 dBFS.
-- ``routine-60.toml``/``routine-10.toml``: companion routines (format: notes/SPEC.md) that speak clip k
+- ``routine-60.toml``/``routine-10.toml``: companion routines (format: README.md, "Routine files") that speak clip k
   at minute k of a 60- or 10-minute session, as recorded clips, with holds filling the rest of each
   minute; ``set-10-wav/``, ``set-10-mp3/``: the two tracks the 10-minute session uses (hard links).
 

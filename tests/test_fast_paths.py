@@ -10,8 +10,8 @@ import soundfile
 
 from companion import dsp
 from companion.output.export import Dither
-from companion.mix.mixer import ClipStore
-from companion.media.decode import StreamDecoder, decode_all
+from companion.media.clips import ClipStore
+from companion.media.decode import StreamDecoder
 
 
 # --- sliding extremes and control curves ---------------------------------------------------------------
@@ -89,7 +89,8 @@ def track(tmp_path_factory):
 
 
 def test_prefilled_frames_are_the_same_frames_as_read_from_the_pipe(track):
-    plain = decode_all(track, 48_000)
+    with StreamDecoder(track, 48_000) as decoder:
+        plain = np.concatenate([decoder.read(48_000).copy() for _ in range(7)])
     with StreamDecoder(track, 48_000) as decoder:
         decoder.prefill(100_000, threading.Event())
         parts = [decoder.read(30_000) for _ in range(12)]

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from companion.media.decode import decode_all
 from tests import sessionkit as kit
+from tests.measure import decode_with_ffmpeg
 
 RATE = kit.RATE
 
@@ -37,7 +37,7 @@ def test_each_format_is_written_with_step_chapters(tmp_path, routine, fmt):
     result = companion("render", str(routine), "-o", str(out), "--music", str(tmp_path / "music"))
     assert result.returncode == 0, result.stderr
     assert f"Wrote {out}" in result.stdout
-    audio = decode_all(out, RATE)
+    audio = decode_with_ffmpeg(out, RATE)
     wav_reference = None
     if fmt == "wav":
         wav_reference, rate = soundfile.read(str(out), dtype="float32")

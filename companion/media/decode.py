@@ -289,16 +289,3 @@ def _short_reason(line: str) -> str:
     """ffmpeg's last error line, without the file path prefix it repeats."""
     reason = line.split(": ", 1)[-1] if line.startswith("file:") else line
     return reason.strip() or "unreadable"
-
-
-def decode_all(path: Path, rate_hz: int) -> np.ndarray:
-    """A whole (short) file through ffmpeg, for tests and tools. Raises AudioFileError if nothing decodes."""
-    with StreamDecoder(path, rate_hz) as decoder:
-        parts = []
-        while len(block := decoder.read(rate_hz * 10)):
-            parts.append(block.copy())
-        if decoder.error and not parts:
-            raise AudioFileError(f"{path}: {decoder.error}")
-    if not parts:
-        raise AudioFileError(f"{path}: the file holds no audio")
-    return np.concatenate(parts)

@@ -281,19 +281,6 @@ def scan_tracks(tracks: Sequence[Path], *, full: bool = True, workers: int | Non
     return result
 
 
-def usable_tracks(paths: Sequence[str | Path]) -> list[TrackInfo]:
-    """What a session plays: the tracks under ``paths`` that decode, one warning per broken file.
-
-    Long uncached files are measured on their first minutes only (fast start); nothing usable ->
-    BadInputError.
-    """
-    result = scan(paths, full=False, warn=True)
-    if not result.tracks:
-        raise BadInputError(f"no playable music in {', '.join(str(p) for p in paths)}",
-                            hint="give audio files ffmpeg can read (mp3, ogg, opus, flac, wav, m4a)")
-    return result.tracks
-
-
 # --------------------------------------------------------------------------------------------- playing
 
 def playlist(tracks: Sequence[Path], *, seed: int, shuffle: bool = True) -> Iterator[Path]:

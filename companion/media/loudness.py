@@ -229,7 +229,7 @@ def _db(peak: float) -> float:
 
 
 def _peak_db(analysis_peak: float, stderr_lines: list[str]) -> float:
-    """The higher of the 16 kHz analysis peak and ffmpeg's source-rate sample peak (volumedetect)."""
+    """The higher of the meter's sample peak and ffmpeg's (volumedetect); both at the file's own rate."""
     peaks_db = [_db(analysis_peak)]
     for line in stderr_lines:
         if (m := _MAX_VOLUME_RE.search(line)) and m.group(1) != "-inf":

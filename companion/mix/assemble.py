@@ -20,7 +20,8 @@ from pathlib import Path
 from companion import ENGINE_RATE_HZ
 from companion.media import library
 from companion.assets import audio_dir
-from companion.mix.mixer import ClipStore, Levels, Mixer
+from companion.media.clips import ClipStore
+from companion.mix.mixer import Levels, Mixer
 from companion.mix.playlist import MusicStream
 from companion.plan.routine import Routine
 from companion.mix.session import Session

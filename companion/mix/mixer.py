@@ -14,8 +14,6 @@ control cuts a line short, and a raised-cosine blend between the old and new pla
 from __future__ import annotations
 
 import bisect
-from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -25,7 +23,7 @@ import numpy as np
 from companion import CHANNELS, dsp
 from companion.durations import seconds_to_frames
 from companion.mix.playlist import MusicStream
-from companion.media.decode import read_clip, to_engine
+from companion.media.clips import ClipStore
 from companion.plan.timeline import DUCK_LEAD_S, DUCK_RELEASE_S, DUCK_TAIL_S, Timeline, VoiceEvent
 
 CHIME_BELOW_VOICE_DB = 8.0
@@ -33,7 +31,7 @@ BREATH_SWELL_DB = 2.0         # the music rises this much on each in-breath of a
 VOICE_CUT_S = 0.06            # a line cut short by a control fades out over this
 REPLAN_BLEND_S = 0.5          # the duck envelope moves from the old plan to the new one over this
 CONTROL_STEP = 64             # frames between evaluations of the music gain curve (see _music_gain)
-PREFETCH_S = 10.0             # clips starting this soon are decoded ahead on a worker thread
+PREFETCH_S = 10.0             # clips starting this soon are decoded ahead on the ClipStore's worker thread
 
 
 @dataclass(frozen=True)
@@ -50,64 +48,6 @@ class Levels:
     @property
     def music_gain(self) -> float:
         return float(dsp.db_to_gain(-self.balance_db / 2.0))
-
-
-class ClipStore:
-    """Decoded, loudness-normalised clips by path, decoded ahead on a worker thread.
-
-    ``prefetch`` queues a clip for decoding (an Opus clip takes tens of milliseconds: too long for the
-    render path of live playback); ``get`` returns it, decoding in place only if it was never prefetched.
-    A small LRU keeps memory bounded.
-    """
-
-    def __init__(self, rate_hz: int, target_lufs: float, *, capacity: int = 24) -> None:
-        self.rate_hz = rate_hz
-        self.target_lufs = target_lufs
-        self.capacity = capacity
-        self._clips: OrderedDict[tuple[Path, float], np.ndarray] = OrderedDict()
-        self._pending: dict[tuple[Path, float], Future] = {}
-        self._pool: ThreadPoolExecutor | None = None
-
-    def prefetch(self, path: Path, offset_db: float = 0.0) -> None:
-        key = (path, offset_db)
-        if key in self._clips or key in self._pending:
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-decode")
-        self._pending[key] = self._pool.submit(self._decode, path, offset_db)
-
-    def get(self, path: Path, offset_db: float = 0.0) -> np.ndarray:
-        key = (path, offset_db)
-        clip = self._clips.get(key)
-        if clip is not None:
-            self._clips.move_to_end(key)
-            return clip
-        pending = self._pending.pop(key, None)
-        clip = pending.result() if pending is not None else self._decode(path, offset_db)
-        self._clips[key] = clip
-        while len(self._clips) > self.capacity:
-            self._clips.popitem(last=False)
-        return clip
-
-    def _decode(self, path: Path, offset_db: float) -> np.ndarray:
-        data, file_rate = read_clip(path)
-        # Measured as it is in the file (a mono clip counts as played on both sides): the same loudness as
-        # after resampling and up-mixing, for a quarter of the work.
-        if data.shape[1] > 2:
-            data = dsp.to_stereo(data)
-        lufs = dsp.integrated_loudness(data, file_rate, copies=2 if data.shape[1] == 1 else 1)
-        gain = dsp.db_to_gain(self.target_lufs + offset_db - lufs) if lufs > -70 else 1.0
-        clip = dsp.scale_frames(to_engine(data, file_rate, self.rate_hz), gain)
-        return dsp.edge_fades(clip, self.rate_hz, 0.005, in_place=True)
-
-    def keep_only(self, keys: set[tuple[Path, float]]) -> None:
-        """Forget decoded clips not in ``keys`` (those no event needs any more): memory stays flat."""
-        for key in [k for k in self._clips if k not in keys]:
-            del self._clips[key]
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass

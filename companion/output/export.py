@@ -24,7 +24,7 @@ from companion.mix.session import Session
 from companion.media.decode import ffmpeg_path
 
 FORMATS = ("wav", "flac", "mp3", "ogg")
-BLOCK_FRAMES = 48_000   # ~1 s blocks are fastest offline (FIELD-NOTES)
+BLOCK_FRAMES = 48_000   # ~1 s blocks offline: few per-block calls (no device to keep fed here)
 
 Progress = Callable[[int, int], None]
 

@@ -64,7 +64,7 @@ RETRY_FOR_S = 120.0       # ... and for how long before giving up
 
 
 class SessionLike(Protocol):
-    """What the player needs of companion.mix.session.Session (see SPEC.md)."""
+    """What the player needs of companion.mix.session.Session (or the ambient cue feed's tap and source)."""
 
     rate_hz: int
     finished: bool
