@@ -80,6 +80,8 @@ class MusicStream:
         self._failures_in_row = 0
         self._last_opened: Path | None = None
         self._repeat_allowed = False
+        self._last_heard: Path | None = None     # the last track that gave audio (reader's thread)
+        self._skipped_repeat = False
         self.current: Path | None = None
         self._buffer = FrameFifo()  # decoded, not yet emitted (gain applied)
         self._track: _Opened | None = None
@@ -151,6 +153,17 @@ class MusicStream:
                       else self._done_future())
         return opened
 
+    def _take_next_heard_apart(self) -> _Opened | None:
+        """The next track, but not the one last heard again when only a broken file stood between them
+        (the worker chose it before the file in between turned out broken). Skipped once only, so a
+        playlist with one good track still repeats it."""
+        opened = self._take_next()
+        if opened is not None and opened.path == self._last_heard and not self._skipped_repeat:
+            self._skipped_repeat = True
+            opened.decoder.close()
+            opened = self._take_next()
+        return opened
+
     @staticmethod
     def _done_future() -> Future:
         future: Future = Future()
@@ -172,6 +185,7 @@ class MusicStream:
             return block
         track.produced += len(block)
         self._failures_in_row = 0
+        self._last_heard, self._skipped_repeat = track.path, False
         block *= np.float32(track.gain)
         return block
 
@@ -192,7 +206,7 @@ class MusicStream:
                 continue
             # The current track ended: crossfade its tail into the next track's head.
             self._track.decoder.close()
-            self._track = self._take_next()
+            self._track = self._take_next_heard_apart()
             tail = self._buffer.drain()
             self._buffer.push(self._crossfade(tail))
             if self._track is not None:
