@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from companion.output.player import NO_DEVICE_MESSAGE
+from tests.conftest import machine_has_sound_card
 
 COMPANION = [os.path.join(os.path.dirname(sys.executable), "companion")]
 
@@ -61,13 +62,6 @@ def test_ambiguous_device_name_lists_the_matches(virtual_sound):
     assert "matches several output devices" in result.stderr
     assert "companion_room" in result.stderr and "companion_cue" in result.stderr
     assert "'default'" not in result.stderr
-
-
-def machine_has_sound_card() -> bool:
-    try:
-        return "no soundcards" not in open("/proc/asound/cards", encoding="utf-8").read()
-    except OSError:
-        return False
 
 
 @pytest.mark.skipif(machine_has_sound_card(), reason="this machine has a real sound card: 'no device' cannot be made")
