@@ -57,7 +57,11 @@ def test_gain_changes_are_ramps_not_steps():
     out = limit(x, 512)
     gain = np.abs(out[:, 0]) / np.maximum(np.abs(x[:, 0]), 1e-9)
     quiet = np.abs(x[:, 0]) > 1e-3
-    changes = np.abs(np.diff(20 * np.log10(np.maximum(gain, 1e-9))))[quiet[1:] & quiet[:-1]]
+    gain_db = 20 * np.log10(np.maximum(gain, 1e-9))
+    assert measure.true_peak_db(x) > 15.0, "the burst must be far over full scale"
+    assert gain_db[quiet].min() < -15.0, f"the limiter must act on the burst (deepest gain {gain_db[quiet].min():.1f} dB)"
+    assert measure.true_peak_db(out) <= -1.0
+    changes = np.abs(np.diff(gain_db))[quiet[1:] & quiet[:-1]]
     assert changes.max() < 1.0, f"largest gain step between frames {changes.max():.2f} dB"
 
 
