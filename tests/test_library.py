@@ -9,7 +9,6 @@ import logging
 import os
 import shutil
 import subprocess
-import time
 from itertools import islice
 from pathlib import Path
 
@@ -260,7 +259,8 @@ def test_broken_verdicts_are_cached_too(tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
-def test_rescanning_a_thousand_unchanged_files_takes_under_two_seconds(tmp_path, monkeypatch):
+def test_rescanning_a_thousand_unchanged_files_decodes_none_of_them(tmp_path, monkeypatch):
+    # (How long it takes is scripts/bench_library.py's job: 'music scan, 1000 files, warm'.)
     folder = tmp_path / "big"
     for index in range(1000):
         sub = folder / f"album {index // 100}"
@@ -271,11 +271,8 @@ def test_rescanning_a_thousand_unchanged_files_takes_under_two_seconds(tmp_path,
     cold = library.scan([folder])
     assert cold.analysed == 1000
     monkeypatch.setattr(loudness, "analyse_file", lambda *a, **k: pytest.fail("warm scan decoded a file"))
-    started = time.perf_counter()
     warm = library.scan([folder])
-    elapsed = time.perf_counter() - started
     assert warm.cached == 1000 and warm.analysed == 0 and len(warm.tracks) == 1000
-    assert elapsed < 2.0, f"warm re-scan of 1,000 files took {elapsed:.2f} s"
 
 
 def test_builtin_tracks_use_the_manifest_instead_of_decoding(tmp_path, monkeypatch):
