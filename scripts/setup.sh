@@ -31,14 +31,23 @@ if [ ! -x "$venv/bin/python" ]; then
     exit 1
   fi
 fi
+# What was installed, and from where: a second run with the same pyproject.toml, extras and checkout skips
+# pip (~8 s). Editing pyproject.toml (a new dependency) or asking for other extras installs again.
+stamp="$venv/.companion-install"
+want="$( { sha256sum "$root/pyproject.toml" | cut -d' ' -f1; echo "$root$extras"; } | tr '\n' ' ')"
+if [ -x "$venv/bin/companion" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "Ready (already installed): $venv/bin/companion"
+  exit 0
+fi
 echo "Installing companion$extras into $venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
 log=$(mktemp)
 if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root$extras" >"$log" 2>&1; then
   cat "$log" >&2
   echo "setup.sh: installing the Python package failed (the lines above say why)" >&2
-  rm -f "$log"
+  rm -f "$log" "$stamp"
   exit 1
 fi
 rm -f "$log"
+printf '%s' "$want" > "$stamp"
 echo "Ready: $venv/bin/companion"
