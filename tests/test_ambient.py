@@ -283,3 +283,21 @@ def test_cue_device_hears_only_the_cue_at_its_minute_and_the_room_only_music(vir
     cue_start = int(onset_s(cue, 2000) * RATE_HZ)
     outside = np.concatenate([cue[:cue_start - RATE_HZ // 100], cue[cue_start + int(0.32 * RATE_HZ):]])
     assert np.max(np.abs(outside)) < 1e-4, "the cue device hears nothing but the cue"
+
+
+def test_the_end_chime_rings_out_inside_the_length_asked_for(tmp_path):
+    """--minutes 1 --end-chime is 1:00, not 1:08: the music fades earlier and the chime rings out by the end."""
+    music = write_tone(tmp_path / "bed.wav", 200, 100)
+    out = tmp_path / "short.wav"
+    result = CliRunner().invoke(main, ["ambient", "--minutes", "1", "--music", str(music), "--fade-out", "10",
+                                       "--end-chime", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "1:00 of ambient music" in result.output, result.output
+    audio, rate = sf.read(out, dtype="float64")
+    assert len(audio) / rate == pytest.approx(60.0, abs=0.05)
+    window = rate // 20
+    tail = audio[-10 * rate:].mean(axis=1)
+    levels = 20 * np.log10(np.sqrt(np.mean(tail[: len(tail) // window * window].reshape(-1, window) ** 2, axis=1)) + 1e-12)
+    peak = int(np.argmax(levels))
+    assert levels[peak] > -45, f"no chime in the last 10 s (loudest {levels[peak]:.1f} dBFS)"
+    assert levels[-1] < levels[peak] - 20, f"the chime is cut off: {levels[-1]:.1f} vs {levels[peak]:.1f} dBFS"

@@ -213,14 +213,17 @@ def plan_ambient(
     fade_in_s: float = 10.0,
     duck: bool = True,
 ) -> Timeline:
-    """An ambient session: music for ``length_s``, fading out over its last ``fade_out_s``.
+    """An ambient session of exactly ``length_s``: music fading out over ``fade_out_s``.
 
     ``cues`` are (seconds, audio file, frames): spoken notes at their times (the music ducks under them
-    when ``duck``). An end chime sounds as the fade-out reaches silence; the session ends when it has rung.
+    when ``duck``). An end chime sounds as the fade-out reaches silence and rings out inside the length
+    asked for: with it, the music ends ``AMBIENT_CHIME_RING_S`` before the session does.
     """
     frames = partial(seconds_to_frames, rate_hz=rate_hz)
-    end = frames(length_s)
-    fade_out_s = min(fade_out_s, length_s / 2)
+    ring_s = min(AMBIENT_CHIME_RING_S, length_s / 2) if end_chime else 0.0
+    session_end = frames(length_s)
+    end = session_end - frames(ring_s)                    # where the music reaches silence
+    fade_out_s = min(fade_out_s, (length_s - ring_s) / 2)
     voice = tuple(sorted((VoiceEvent(frames(at), length, -1, i, path) for i, (at, path, length) in enumerate(cues)),
                          key=lambda e: e.start))
     chimes = (ChimeEvent(end - frames(1.0), -1, "end"),) if end_chime else ()
@@ -232,7 +235,7 @@ def plan_ambient(
         ducks=tuple(bridge_spans([Span(v.start, v.end) for v in voice], frames(DUCK_BRIDGE_S))) if duck else (),
         fade_in_frames=frames(min(fade_in_s, length_s / 4)),
         fade_out_start=end - frames(fade_out_s),
-        end=end + (frames(AMBIENT_CHIME_RING_S) if end_chime else 0),
+        end=session_end,
         music_end=end,
     )
 
