@@ -100,3 +100,22 @@ def test_clip_paths_are_relative_to_the_routine_file(tmp_path):
 @pytest.mark.parametrize("value, seconds", [(90, 90.0), (2.5, 2.5), ("1:30", 90.0), ("0:05", 5.0), ("1:00:00", 3600.0)])
 def test_durations_read_as_seconds_or_minutes_and_seconds(value, seconds):
     assert parse_duration(value, "r.toml", "hold") == seconds
+
+
+@pytest.mark.parametrize("kind", ["folder", "audio file"])
+def test_music_given_where_a_routine_goes_points_at_music(tmp_path, kind):
+    """`companion play ~/Music/calm`: one line that says to use --music, not 'no routine named ...'."""
+    from click.testing import CliRunner
+
+    from companion.cli import main
+
+    target = tmp_path / "calm"
+    if kind == "folder":
+        target.mkdir()
+    else:
+        target = tmp_path / "rain.mp3"
+        target.write_bytes(b"ID3")
+    result = CliRunner().invoke(main, ["render", str(target), "-o", str(tmp_path / "out.wav")])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert f"is {'a' if kind == 'folder' else 'an'} {kind}, not a routine" in result.output
+    assert f"companion play --music {target}" in result.output

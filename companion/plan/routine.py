@@ -9,6 +9,7 @@ allowed. The format is documented in README.md ("Routine files").
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 from companion.assets import routines_dir
 from companion.errors import RoutineError
+from companion.media.library import AUDIO_EXTENSIONS
 from companion.plan.suggest import did_you_mean
 
 DEFAULT_ROUTINE = "head-and-neck"
@@ -110,6 +112,11 @@ def resolve_routine_path(name_or_path: str | Path) -> tuple[Path, str | None]:
     if "/" not in text and "\\" not in text and not text.endswith(".toml") and builtin.is_file():
         return builtin, text
     path = Path(text).expanduser()
+    music_hint = f"to play music with a session use --music, e.g.  companion play --music {shlex.quote(text)}"
+    if path.is_dir():
+        raise RoutineError(f"'{text}' is a folder, not a routine", hint=music_hint)
+    if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS:
+        raise RoutineError(f"'{text}' is an audio file, not a routine", hint=music_hint)
     if path.is_file():
         return path, None
     names = builtin_names()
