@@ -156,3 +156,42 @@ def test_play_with_an_unknown_routine_is_a_clean_error_not_a_crash():
         assert result.returncode == 2, result.stderr
         assert result.stderr.startswith("Error: no routine named 'no-such-routine'"), result.stderr
         assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "ogg"])
+def test_ffprobe_reads_title_artist_and_the_chapters_in_step_order_without_warnings(tmp_path, routine, fmt):
+    """A second parser (ffprobe): tags and chapters as written, in order, and nothing it complains about."""
+    import json
+
+    titles_in_order = ["A long first step of the routine", "Two", "The third"]   # mutagen sorted ID3 frames by size
+    routine = kit.routine_file(tmp_path, [
+        {"id": "one", "title": titles_in_order[0], "clips": ["clips/v0.wav"], "hold": 3},
+        {"id": "two", "title": titles_in_order[1], "clips": ["clips/v1.wav"], "hold": 3},
+        {"id": "three", "title": titles_in_order[2], "clips": ["clips/v2.wav"], "hold": 3},
+    ], session={"fade_in_s": 5, "fade_out_s": 15})
+    out = tmp_path / f"tagged.{fmt}"
+    result = companion("render", str(routine), "-o", str(out), "--music", "none")
+    assert result.returncode == 0, result.stderr
+    probe = subprocess.run(["ffprobe", "-v", "warning", "-show_chapters", "-show_format", "-show_streams",
+                            "-of", "json", str(out)], capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 0 and probe.stderr.strip() == "", probe.stderr
+    info = json.loads(probe.stdout)
+    tags = {k.lower(): v for k, v in {**info["format"].get("tags", {}), **info["streams"][0].get("tags", {})}.items()}
+    assert tags.get("title") == "Test routine" and tags.get("artist") == "companion", tags
+    if fmt != "wav":                                     # a WAV's chapters are its .cue sheet
+        titles = [c["tags"]["title"] for c in info["chapters"]]
+        starts = [float(c["start_time"]) for c in info["chapters"]]
+        assert titles == titles_in_order and starts == sorted(starts), info["chapters"]
+
+
+def test_metadata_escapes_what_would_start_a_new_key():
+    """ffmpeg itself reads back our ffmetadata: a title with '=', ';', '#', '\\' and a newline stays one title."""
+    from companion.output.export import Chapter, ffmetadata
+
+    tricky = "a=b;c#d\\e\nf"
+    text = ffmetadata(tricky, (Chapter(0.0, tricky), Chapter(1.0, "Two")), 2.0)
+    echoed = subprocess.run(["ffmpeg", "-v", "error", "-f", "ffmetadata", "-i", "-", "-f", "ffmetadata", "-"],
+                            input=text, capture_output=True, text=True, timeout=60)
+    assert echoed.returncode == 0, echoed.stderr
+    assert echoed.stdout.count("[CHAPTER]") == 2
+    assert echoed.stdout.count("title=a\\=b\\;c\\#d\\\\e\\\nf") == 2, echoed.stdout

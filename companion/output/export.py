@@ -11,6 +11,7 @@ ogg and flac, and a ``.cue`` sheet beside a wav.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from companion.mix.session import Session
 from companion.media.decode import ffmpeg_path
 
 FORMATS = ("wav", "flac", "mp3", "ogg")
+ARTIST = "companion"
 BLOCK_FRAMES = 48_000   # ~1 s blocks offline: few per-block calls (no device to keep fed here)
 
 Progress = Callable[[int, int], None]
@@ -68,9 +70,11 @@ def render_to_file(session: Session, path: Path, *, progress: Progress | None = 
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     sidecar = path.with_suffix(".cue") if fmt == "wav" else None
     try:
-        frames = _write(session, tmp, fmt, progress=progress, seed=seed, block_frames=block_frames)
         chapters = chapters_of(session)
-        _tag_chapters(tmp, fmt, chapters, frames / session.rate_hz)
+        frames = _write(session, tmp, fmt, progress=progress, seed=seed, block_frames=block_frames,
+                        chapters=chapters)
+        if fmt in ("flac", "ogg"):
+            _tag_chapter_comments(tmp, fmt, session.name, chapters)
         if sidecar is not None:
             tmp_cue = sidecar.with_name(f".{sidecar.name}.partial-{os.getpid()}")
             try:
@@ -88,7 +92,7 @@ def render_to_file(session: Session, path: Path, *, progress: Progress | None = 
 
 
 def _write(session: Session, tmp: Path, fmt: str, *, progress: Progress | None, seed: int,
-           block_frames: int) -> int:
+           block_frames: int, chapters: tuple[Chapter, ...] = ()) -> int:
     block = np.zeros((block_frames, CHANNELS), np.float32)
     if fmt in ("wav", "flac"):
         import soundfile
@@ -101,16 +105,28 @@ def _write(session: Session, tmp: Path, fmt: str, *, progress: Progress | None, 
         with open(tmp, "w+b") as handle, soundfile.SoundFile(
                 handle, "w", samplerate=session.rate_hz, channels=CHANNELS, subtype=subtype,
                 format=fmt.upper()) as out:
+            out.title, out.artist = session.name, ARTIST        # WAV: a LIST/INFO chunk; FLAC: comments
             if fmt == "wav":
                 return _pump(session, block, lambda audio, first: out.write(dither.to_int16(audio, first)),
                              progress)
             return _pump(session, block, lambda audio, first: out.write(audio), progress)
     codec = ["-c:a", "libmp3lame", "-q:a", "2", "-f", "mp3"] if fmt == "mp3" else \
             ["-c:a", "libvorbis", "-q:a", "5", "-f", "ogg"]
+    # Title, artist and chapters go in through an ffmetadata input, so ffmpeg writes them while it encodes:
+    # ID3 CHAP frames in step order (mutagen ordered them by size). FFmpeg 5's Ogg muxer drops chapters:
+    # an Ogg file gets them from _tag_chapter_comments.
+    meta = tmp.with_name(tmp.name + ".meta")
+    meta.write_text(ffmetadata(session.name, chapters, session.timeline.end / session.rate_hz), encoding="utf-8")
     command = [ffmpeg_path(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
                "-f", "f32le", "-ar", str(session.rate_hz), "-ac", str(CHANNELS), "-i", "-",
+               "-f", "ffmetadata", "-i", "file:" + str(meta.resolve()),
+               "-map", "0:a", "-map_metadata", "1", "-map_chapters", "1",
                *codec, "file:" + str(tmp.resolve())]
-    encoder = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        encoder = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    except BaseException:
+        meta.unlink(missing_ok=True)
+        raise
     try:
         done = _pump(session, block, lambda audio, first: encoder.stdin.write(audio.tobytes()), progress)
         encoder.stdin.close()
@@ -124,6 +140,7 @@ def _write(session: Session, tmp: Path, fmt: str, *, progress: Progress | None, 
         if encoder.poll() is None:
             encoder.kill()
             encoder.wait()
+        meta.unlink(missing_ok=True)
     return done
 
 
@@ -174,30 +191,33 @@ class Dither:
         return codes.view(np.int16)
 
 
-def _tag_chapters(path: Path, fmt: str, chapters: tuple[Chapter, ...], length_s: float) -> None:
-    if not chapters or fmt == "wav":
-        return
-    if fmt == "mp3":
-        from mutagen.id3 import CHAP, CTOC, ID3, TIT2, CTOCFlags
+def ffmetadata(title: str, chapters: tuple[Chapter, ...], length_s: float) -> str:
+    """FFmpeg's metadata file: title, artist and one [CHAPTER] per step (ms), special characters escaped
+    (a newline in a title cannot start a new key)."""
+    lines = [";FFMETADATA1", f"title={_meta_escape(title)}", f"artist={ARTIST}"]
+    for i, chapter in enumerate(chapters):
+        end_s = chapters[i + 1].start_s if i + 1 < len(chapters) else length_s
+        lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={int(round(chapter.start_s * 1000))}",
+                  f"END={int(round(end_s * 1000))}", f"title={_meta_escape(chapter.title)}"]
+    return "\n".join(lines) + "\n"
 
-        tags = ID3()
-        ids = [f"chp{i}" for i in range(len(chapters))]
-        for i, chapter in enumerate(chapters):
-            end_s = chapters[i + 1].start_s if i + 1 < len(chapters) else length_s
-            tags.add(CHAP(element_id=ids[i], start_time=int(chapter.start_s * 1000),
-                          end_time=int(end_s * 1000), sub_frames=[TIT2(text=[chapter.title])]))
-        tags.add(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
-                      child_element_ids=ids, sub_frames=[TIT2(text=["Steps"])]))
-        tags.save(str(path))
-        return
+
+def _meta_escape(text: str) -> str:
+    return re.sub(r"([=;#\\\n])", r"\\\1", text)
+
+
+def _tag_chapter_comments(path: Path, fmt: str, title: str, chapters: tuple[Chapter, ...]) -> None:
+    """Title, artist and Vorbis-comment chapters (CHAPTERnnn / CHAPTERnnnNAME) in a FLAC or Ogg file.
+    No padding after the comments: ffprobe warns about bytes left over in an Ogg comment header."""
     from mutagen.flac import FLAC
     from mutagen.oggvorbis import OggVorbis
 
     audio = FLAC(str(path)) if fmt == "flac" else OggVorbis(str(path))
+    audio["TITLE"], audio["ARTIST"] = title, ARTIST
     for i, chapter in enumerate(chapters, start=1):
         audio[f"CHAPTER{i:03d}"] = _hms(chapter.start_s)
         audio[f"CHAPTER{i:03d}NAME"] = chapter.title
-    audio.save()
+    audio.save(padding=lambda info: 0)
 
 
 def cue_sheet(file_name: str, chapters: tuple[Chapter, ...]) -> str:
