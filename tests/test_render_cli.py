@@ -175,6 +175,8 @@ def test_ffprobe_reads_title_artist_and_the_chapters_in_step_order_without_warni
     probe = subprocess.run(["ffprobe", "-v", "warning", "-show_chapters", "-show_format", "-show_streams",
                             "-of", "json", str(out)], capture_output=True, text=True, timeout=60)
     assert probe.returncode == 0 and probe.stderr.strip() == "", probe.stderr
+    chatty = subprocess.run(["ffprobe", "-v", "info", str(out)], capture_output=True, text=True, timeout=60)
+    assert "remain" not in chatty.stderr, chatty.stderr       # "N bytes of comment header remain" (ogg)
     info = json.loads(probe.stdout)
     tags = {k.lower(): v for k, v in {**info["format"].get("tags", {}), **info["streams"][0].get("tags", {})}.items()}
     assert tags.get("title") == "Test routine" and tags.get("artist") == "companion", tags
