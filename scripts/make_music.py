@@ -24,6 +24,7 @@ import soundfile as sf
 from scipy import signal
 
 from companion import dsp
+from companion.media import loudness
 
 RATE_HZ = 48_000            # what we write (the engine's rate; Opus decodes at 48 kHz natively)
 A4_HZ = 440.0               # concert pitch; every pitch below is 12-tone equal temperament from it
@@ -49,7 +50,7 @@ def raised_cosine(frames: int) -> np.ndarray:
 
 def short_term_max_lufs(audio: np.ndarray) -> float:
     """Loudest EBU R128 short-term loudness (3 s window, hop 100 ms), as the engine measures it."""
-    return float(dsp.short_term_loudness(audio, RATE_HZ).max())
+    return float(loudness.short_term_loudness(audio, RATE_HZ).max())
 
 
 def integrated_lufs(audio: np.ndarray, rate_hz: int = RATE_HZ) -> float:

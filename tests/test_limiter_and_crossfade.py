@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from companion import dsp
 from companion.dsp.limiter import Limiter
+from companion.media import loudness
 from companion.mix.playlist import MusicStream
 from tests import measure, sessionkit as kit
 
@@ -66,7 +66,7 @@ def test_gain_changes_are_ramps_not_steps():
 
 
 def _stream(paths: list[Path], crossfade_s: float) -> MusicStream:
-    return MusicStream(itertools.cycle(paths), lambda path: dsp.integrated_loudness(kit.noise(1, -20), RATE),
+    return MusicStream(itertools.cycle(paths), lambda path: loudness.integrated_loudness(kit.noise(1, -20), RATE),
                        rate_hz=RATE, target_lufs=-20.0, crossfade_s=crossfade_s)
 
 

@@ -1,12 +1,12 @@
-"""Pure array functions: gains, ramps, loudness, true peak, resampling; and the look-ahead limiter (``limiter``).
+"""Pure array functions: gains, ramps, true peak, resampling; and the look-ahead limiter (``limiter``).
+
+Loudness (the BS.1770 meter, file analysis, levelling) is ``companion.media.loudness``.
 
 Every function takes arrays and numbers and returns arrays or numbers; nothing here keeps state, prints or
 touches files. Signals are float32 ``(frames, channels)`` unless a docstring says otherwise.
 """
 
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 
@@ -98,148 +98,6 @@ def edge_fades(samples: np.ndarray, rate_hz: int, fade_s: float = 0.01, *, in_pl
         x[:n] *= ramp.reshape(shape)
         x[-n:] *= ramp[::-1].reshape(shape)
     return x
-
-
-# --- Loudness (ITU-R BS.1770-4 / EBU R128) ------------------------------------------------------------
-
-def k_weighting_sos(rate_hz: int) -> np.ndarray:
-    """The two K-weighting biquads (high shelf + high pass) designed for ``rate_hz``.
-
-    Coefficients follow BS.1770 Annex 1, re-derived for any rate from the analogue prototypes (the same
-    derivation pyloudnorm and libebur128 use).
-    """
-    # Stage 1: high shelf, +4 dB above ~1.68 kHz.
-    f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
-    k = np.tan(np.pi * f0 / rate_hz)
-    vh = 10.0 ** (gain_db / 20.0)
-    vb = vh ** 0.4996667741545416
-    a0 = 1.0 + k / q + k * k
-    shelf = [(vh + vb * k / q + k * k) / a0, 2.0 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0,
-             1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0]
-    # Stage 2: RLB high pass at ~38 Hz.
-    f0, q = 38.13547087602444, 0.5003270373238773
-    k = np.tan(np.pi * f0 / rate_hz)
-    a0 = 1.0 + k / q + k * k
-    highpass = [1.0, -2.0, 1.0, 1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0]
-    return np.array([shelf, highpass])
-
-
-@functools.lru_cache(maxsize=8)
-def k_weighting_power(rate_hz: int, frames: int) -> np.ndarray:
-    """|H(f)|² of the two K-weighting biquads at the ``np.fft.rfft`` bins of a ``frames``-long block."""
-    z = np.exp(-2j * np.pi * np.fft.rfftfreq(frames))  # z^-1 on the unit circle
-    response = np.ones_like(z)
-    for b0, b1, b2, _, a1, a2 in k_weighting_sos(rate_hz):
-        response *= (b0 + b1 * z + b2 * z * z) / (1.0 + a1 * z + a2 * z * z)
-    return np.abs(response) ** 2
-
-
-class LoudnessMeter:
-    """Streaming BS.1770 loudness: feed ``(frames, channels)`` blocks in order, then read the result.
-
-    Each 100 ms sub-block's K-weighted mean square is computed in the frequency domain (Parseval:
-    sum of |X(f)|²·|H(f)|²), so no recursive filter runs and scipy is not needed; the difference from
-    time-domain filtering is the filters' ~10 ms memory across sub-block edges, a few hundredths of a LU on
-    music (the tests compare with pyloudnorm). 400 ms gating blocks are four consecutive sub-blocks
-    (75 % overlap). Block boundaries of ``add`` do not matter. Memory: one float per 100 ms.
-    """
-
-    def __init__(self, rate_hz: int, channels: int = 2, *, copies: int = 1) -> None:
-        """``copies``: how many output channels each input channel will be played on (2 for a mono clip
-        played on both sides): BS.1770 sums the channels' powers, so the loudness is that of the copies."""
-        self.rate_hz = rate_hz
-        self.channels = channels
-        self.hop = int(round(0.1 * rate_hz))
-        weights = k_weighting_power(rate_hz, self.hop).copy()   # (cached: never change it in place)
-        weights[1: (self.hop + 1) // 2] *= 2.0      # one-sided spectrum: interior bins count twice
-        self._weights = weights / (self.hop * self.hop) * copies
-        self._pending = np.zeros((0, channels), np.float32)
-        self._powers: list[np.ndarray] = []
-        self.frames = 0
-        self.peak = 0.0
-
-    def add(self, block: np.ndarray) -> None:
-        x = np.asarray(block)
-        if x.ndim == 1:
-            x = x[:, None]
-        if not len(x):
-            return
-        self.frames += len(x)
-        self.peak = max(self.peak, float(x.max()), -float(x.min()))
-        if len(self._pending):
-            x = np.concatenate([self._pending, x])
-        whole = len(x) // self.hop
-        if whole:
-            # One channel at a time, so each FFT runs over contiguous float64 samples (numpy's float32
-            # FFT is ~10x slower at this length), and channel powers add without a reduce over an axis of 2.
-            power = np.zeros((whole, self.hop // 2 + 1))
-            for channel in range(x.shape[1]):
-                samples = np.array(x[: whole * self.hop, channel], dtype=np.float64).reshape(whole, self.hop)
-                spectrum = np.fft.rfft(samples, axis=-1)
-                power += spectrum.real ** 2
-                power += spectrum.imag ** 2
-            self._powers.append(power @ self._weights)
-        self._pending = np.array(x[whole * self.hop:], dtype=np.float32)
-
-    @property
-    def duration_s(self) -> float:
-        return self.frames / self.rate_hz
-
-    def block_powers(self) -> np.ndarray:
-        """Mean-square K-weighted power of each 400 ms block (hop 100 ms), summed over channels."""
-        sub = np.concatenate(self._powers) if self._powers else np.zeros(0)
-        if len(sub) < 4:
-            return np.zeros(0)
-        return np.convolve(sub, np.ones(4) / 4.0, mode="valid")
-
-    def integrated_lufs(self) -> float:
-        """Gated integrated loudness in LUFS (``SILENCE_DB`` when every block is gated out)."""
-        powers = self.block_powers()
-        if not len(powers) and self.frames:
-            # Shorter than one 400 ms block: the mean K-weighted power over the frames there are.
-            energy = float(np.concatenate(self._powers).sum()) * self.hop if self._powers else 0.0
-            if len(self._pending):
-                padded = np.zeros((self.hop, self._pending.shape[1]))
-                padded[: len(self._pending)] = self._pending
-                spectrum = np.fft.rfft(padded, axis=0)
-                energy += float(((spectrum.real ** 2 + spectrum.imag ** 2).sum(axis=1) @ self._weights)) * self.hop
-            powers = np.array([energy / self.frames])
-        return gated_loudness(powers)
-
-
-def gated_loudness(powers: np.ndarray) -> float:
-    """Integrated loudness (LUFS) from block powers: absolute gate −70 LUFS, relative gate −10 LU."""
-    if len(powers) == 0:
-        return SILENCE_DB
-    with np.errstate(divide="ignore"):
-        lufs = -0.691 + 10.0 * np.log10(powers)
-    kept = powers[lufs > -70.0]
-    if len(kept) == 0:
-        return SILENCE_DB
-    relative = -0.691 + 10.0 * np.log10(kept.mean()) - 10.0
-    kept = powers[lufs > max(relative, -70.0)]
-    return float(-0.691 + 10.0 * np.log10(kept.mean())) if len(kept) else SILENCE_DB
-
-
-def integrated_loudness(samples: np.ndarray, rate_hz: int, *, copies: int = 1) -> float:
-    """Integrated loudness of a whole (short) signal in LUFS; signals under 400 ms count as one block.
-    ``copies``: as for ``LoudnessMeter``."""
-    x = np.asarray(samples)
-    meter = LoudnessMeter(rate_hz, x.shape[1] if x.ndim == 2 else 1, copies=copies)
-    meter.add(x)
-    return meter.integrated_lufs()
-
-
-def short_term_loudness(samples: np.ndarray, rate_hz: int) -> np.ndarray:
-    """Short-term loudness (3 s windows, EBU R128) every 100 ms, in LUFS."""
-    x = np.asarray(samples)
-    meter = LoudnessMeter(rate_hz, x.shape[1] if x.ndim == 2 else 1)
-    meter.add(x)
-    sub = np.concatenate(meter._powers) if meter._powers else np.zeros(0)
-    if len(sub) < 30:
-        return np.zeros(0)
-    powers = np.convolve(sub, np.ones(30) / 30.0, mode="valid")
-    return -0.691 + 10.0 * np.log10(np.maximum(powers, 1e-20))
 
 
 # BS.1770-4 Annex 2: the 48-tap, 4-phase interpolation filter (12 taps per phase) for true-peak meters.

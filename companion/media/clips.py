@@ -15,6 +15,7 @@ import numpy as np
 
 from companion import dsp
 from companion.media.decode import read_clip, to_engine
+from companion.media.loudness import levelling_gain_db
 
 
 class ClipStore:
@@ -60,8 +61,8 @@ class ClipStore:
         # after resampling and up-mixing, for a quarter of the work.
         if data.shape[1] > 2:
             data = dsp.to_stereo(data)
-        lufs = dsp.integrated_loudness(data, file_rate, copies=2 if data.shape[1] == 1 else 1)
-        gain = dsp.db_to_gain(self.target_lufs + offset_db - lufs) if lufs > -70 else 1.0
+        gain = dsp.db_to_gain(levelling_gain_db(data, file_rate, self.target_lufs + offset_db,
+                                                copies=2 if data.shape[1] == 1 else 1))
         clip = dsp.scale_frames(to_engine(data, file_rate, self.rate_hz), gain)
         return dsp.edge_fades(clip, self.rate_hz, 0.005, in_place=True)
 

@@ -1,4 +1,4 @@
-"""Decoding: short clips in-process, music streamed through an ffmpeg pipe.
+"""Decoding, the one way companion reads audio: short clips in-process, everything else through ffmpeg.
 
 Short clips (narration, chimes) are decoded in-process with libsndfile (soundfile) — starting one ffmpeg
 process per clip costs ~75 ms — and resampled with soxr. Formats libsndfile cannot read (m4a/aac, wma)
@@ -9,12 +9,17 @@ memory stays bounded, the first block arrives in tens of milliseconds, and decod
 in parallel with the mixer. The pipe is enlarged (up to 1 MiB, ~2.7 s of audio) so ffmpeg can run ahead,
 and the mixer reads it straight into its arrays. The next track's decoder can ``prefill`` a bounded buffer
 on a worker thread, so two decoders overlap at every track change.
+
+Every ffmpeg child is started by ``FfmpegProcess`` (the same input options, ``file:`` names, stderr drained
+on a thread so it can never block) and its complaint becomes one line by ``FfmpegLog.reason``: the music
+stream, loudness analysis (``loudness.analyse_file``, a WAV stream at the file's own rate) and nothing else.
 """
 
 from __future__ import annotations
 
 import array
 import fcntl
+import re
 import shutil
 import subprocess
 import termios
@@ -101,6 +106,115 @@ def _load_with_pydub(path: Path) -> tuple[np.ndarray, int]:
     return samples.reshape(-1, segment.channels), segment.frame_rate
 
 
+_DURATION_RE = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_NOISE_RE = re.compile(r"^\s|^(Input|Output|Stream mapping|size=|video:|\[Parsed_volumedetect)")
+_ERROR_WORDS_RE = re.compile(r"error|invalid|fail|unsupported|no such|matches no streams|denied", re.I)
+_MAX_LOG_LINES = 2000
+
+
+class FfmpegLog(threading.Thread):
+    """Drains an ffmpeg child's stderr (so the child never blocks on it), keeps its lines and picks out the
+    container's stated duration; ``reason()`` turns the complaint into one line for a person."""
+
+    def __init__(self, stream, path: Path) -> None:
+        super().__init__(daemon=True, name="ffmpeg-stderr")
+        self._stream = stream
+        self._path = path
+        self.lines: list[str] = []
+        self.stated_duration_s: float | None = None
+
+    def run(self) -> None:
+        for raw in self._stream:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if self.stated_duration_s is None and (m := _DURATION_RE.search(line)):
+                h, mnt, s = m.groups()
+                self.stated_duration_s = int(h) * 3600 + int(mnt) * 60 + float(s)
+            if len(self.lines) < _MAX_LOG_LINES:
+                self.lines.append(line)
+
+    def reason(self, exit_code: int | None = None) -> str:
+        """The most telling line of ffmpeg's complaint, without the file name it starts with."""
+        candidates = [ln for ln in self.lines if ln and not _NOISE_RE.match(ln)]
+        if not candidates:
+            return "ffmpeg could not decode it" + (f" (exit status {exit_code})" if exit_code else "")
+        for line in reversed(candidates):
+            if _ERROR_WORDS_RE.search(line):
+                break
+        else:
+            line = candidates[-1]
+        line = re.sub(r"^\[[^\]]*\]\s*", "", line)
+        for prefix in (f"file:{self._path}: ", f"{self._path}: "):
+            line = line.replace(prefix, "")
+        line = line.strip().rstrip(".")
+        if "matches no streams" in line:
+            return "no audio stream in it"
+        if line in ("Invalid argument", "Invalid data found when processing input"):
+            return f"not audio, or damaged: ffmpeg says {line!r}"
+        return line
+
+
+class FfmpegProcess:
+    """One ffmpeg child decoding the first audio stream of one file to its stdout.
+
+    ``output_args`` say how (e.g. ``-f f32le -``); the input side is always the same: no stdin, no banner,
+    ``file:`` + the absolute path (so a name with a leading dash or a colon is never read as an option or
+    a protocol), audio only. ``finish()`` waits and returns None or the one-line reason it failed.
+    Raises ToolMissingError when ffmpeg is missing or cannot be started.
+    """
+
+    def __init__(self, path: Path, output_args: list[str], *, start_s: float = 0.0, loglevel: str = "error",
+                 bufsize: int = 0) -> None:
+        self.path = Path(path).resolve()
+        command = [ffmpeg_path(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", loglevel]
+        if start_s > 0:
+            command += ["-ss", f"{start_s:.3f}"]
+        command += ["-i", "file:" + str(self.path), "-map", "0:a:0", "-vn", "-sn", "-dn", *output_args]
+        try:
+            self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, bufsize=bufsize)
+        except OSError as err:
+            raise ToolMissingError(f"ffmpeg could not be started ({err.strerror or err})",
+                                   hint="run scripts/install-system.sh") from err
+        self.stdout = self.proc.stdout
+        self.log = FfmpegLog(self.proc.stderr, self.path)
+        self.log.start()
+
+    def finish(self) -> str | None:
+        """Wait for the child; None when it succeeded, else why it failed (one line)."""
+        code = self.proc.wait()
+        self.log.join(timeout=5.0)
+        return None if code == 0 else self.log.reason(code)
+
+    def close(self) -> None:
+        """Stop the child if it still runs and close its pipes. Safe to call more than once."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+def wav_stream_rate(stream) -> int | None:
+    """Read a streamed WAV header up to its data chunk; return the sample rate (None if there is none)."""
+    head = stream.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    rate = None
+    while True:
+        chunk = stream.read(8)
+        if len(chunk) < 8:
+            return None
+        kind, size = chunk[:4], int.from_bytes(chunk[4:8], "little")
+        if kind == b"data":
+            return rate
+        body = stream.read(size + (size & 1))
+        if kind == b"fmt " and len(body) >= 8:
+            rate = int.from_bytes(body[4:8], "little")
+
+
 class FrameFifo:
     """Frames in arrival order, taken from the front without re-copying what stays behind."""
 
@@ -167,38 +281,20 @@ class StreamDecoder:
         self.path = Path(path)
         self.rate_hz = rate_hz
         self.error: str | None = None
-        self._stderr_chunks: list[bytes] = []
-        command = [ffmpeg_path(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
-        if start_s > 0:
-            command += ["-ss", f"{start_s:.3f}"]
-        command += [
-            # "file:" keeps names with a leading dash or a colon from being read as options or protocols.
-            "-i", "file:" + str(self.path.resolve()),
-            "-map", "0:a:0", "-vn", "-sn", "-dn",
+        self._ffmpeg = FfmpegProcess(path, [
             # ffmpeg's own polyphase resampler (swr): 98 dB SNR on a 1 kHz + 15 kHz test, the 16-bit floor,
             # for 60 % of soxr's CPU (soxr: 134 dB). Decoding is the render's bottleneck (2 cores).
             "-af", "aresample=resampler=swr",
             "-ac", str(CHANNELS), "-ar", str(rate_hz), "-f", "f32le", "-",
-        ]
-        try:
-            self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, bufsize=0)
-        except OSError as err:
-            raise AudioFileError(f"{self.path}: cannot start ffmpeg: {err.strerror}") from err
+        ], start_s=start_s)
+        self._proc = self._ffmpeg.proc
         try:
             self._pipe_bytes = fcntl.fcntl(self._proc.stdout.fileno(), _F_SETPIPE_SZ, 1 << 20)
         except OSError:
             self._pipe_bytes = 1 << 16  # the default 64 KiB pipe still works, with less read-ahead
-        self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
-        self._stderr_thread.start()
         self._carry = b""
         self._ended = False
         self._ahead = FrameFifo()   # frames prefilled on a worker thread, read first
-
-    def _drain_stderr(self) -> None:
-        for chunk in iter(lambda: self._proc.stderr.read(4096), b""):
-            if sum(map(len, self._stderr_chunks)) < 16384:
-                self._stderr_chunks.append(chunk)
 
     def read(self, frames: int) -> np.ndarray:
         """Up to ``frames`` frames (a writable array the caller owns); fewer only at the end of the stream.
@@ -262,30 +358,13 @@ class StreamDecoder:
 
     def _finish(self) -> None:
         self._ended = True
-        code = self._proc.wait()
-        self._stderr_thread.join(timeout=2.0)
-        if code != 0:
-            text = b"".join(self._stderr_chunks).decode("utf-8", "replace").strip().splitlines()
-            self.error = _short_reason(text[-1] if text else f"ffmpeg exited with status {code}")
+        self.error = self._ffmpeg.finish()
 
     def close(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        for stream in (self._proc.stdout, self._proc.stderr):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        self._ffmpeg.close()
 
     def __enter__(self) -> "StreamDecoder":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _short_reason(line: str) -> str:
-    """ffmpeg's last error line, without the file path prefix it repeats."""
-    reason = line.split(": ", 1)[-1] if line.startswith("file:") else line
-    return reason.strip() or "unreadable"

@@ -199,13 +199,11 @@ def _write_atomically(path: Path, audio: np.ndarray, rate_hz: int) -> None:
 
 def _level(audio: np.ndarray, rate_hz: int) -> np.ndarray:
     """Scale to about TARGET_LUFS, never letting the peak pass MAX_PEAK_DB (quieter is fine)."""
-    from companion.dsp import integrated_loudness
+    from companion.media.loudness import levelling_gain_db
 
     if not len(audio) or not np.any(audio):
         return audio
-    gain_db = TARGET_LUFS - integrated_loudness(audio, rate_hz)
-    peak_db = 20.0 * np.log10(float(np.max(np.abs(audio))))
-    gain_db = min(gain_db, MAX_PEAK_DB - peak_db)
+    gain_db = levelling_gain_db(audio, rate_hz, TARGET_LUFS, max_peak_db=MAX_PEAK_DB)
     return (audio * 10.0 ** (gain_db / 20.0)).astype(np.float32)
 
 
