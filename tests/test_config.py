@@ -63,9 +63,9 @@ def test_unknown_keys_get_a_did_you_mean(config_dir):
 
 
 @pytest.mark.parametrize("line, allowed", [
-    ('volume_db = "loud"', "a number from -40 to 12 (dB)"),
+    ('volume_db = "loud"', "must be a number (dB), got 'loud'"),
     ("volume_db = 30", "a number from -40 to 12 (dB)"),
-    ("balance_db = true", "a number from -12 to 12 (dB)"),
+    ("balance_db = true", "must be a number (dB), got True"),
     ("loudness_lufs = -5", "a number from -35 to -10 (LUFS)"),
     ('order = "random"', "'shuffle' or 'name'"),
     ("music = [1, 2]", "a path or a list of paths"),
@@ -78,7 +78,7 @@ def test_wrong_values_name_file_key_given_and_allowed(config_dir, line, allowed)
         load_settings()
     message = str(caught.value)
     assert str(path) in message, message
-    assert f"{key} = " in message, message
+    assert f"{key} " in message, message
     assert allowed in message, message
 
 

@@ -60,14 +60,14 @@ def test_a_valid_routine_loads_with_its_values(tmp_path):
      "lines[1]: clip file not found"),
     ('name = "R"\n' + GOOD_STEP.replace('lines = ["Hello."]', 'lines = [{ txt = "Hi" }]'),
      "unknown key 'txt' (did you mean 'text'?)"),
-    ('name = "R"\n[session]\nduck_db = 50\n' + GOOD_STEP, "session.duck_db is 50 dB; allowed: 3 to 30 dB"),
-    ('name = "R"\n[session]\nfade_out_s = 5\n' + GOOD_STEP, "session.fade_out_s is 5 s; allowed: 15 to 600 s"),
+    ('name = "R"\n[session]\nduck_db = 50\n' + GOOD_STEP, "session.duck_db is 50; allowed: a number from 3 to 30 (dB)"),
+    ('name = "R"\n[session]\nfade_out_s = 5\n' + GOOD_STEP, "session.fade_out_s is 5; allowed: a number from 15 to 600 (s)"),
     ('name = "R"\n[session]\nloudness_lufs = "loud"\n' + GOOD_STEP, "session.loudness_lufs must be a number (LUFS), got 'loud'"),
     ('name = "R"\n[session]\nchimes = "yes"\n' + GOOD_STEP, "session.chimes must be true, false or \"soft\""),
     ('name = "R"\n[session]\nmusic = 3\n' + GOOD_STEP, "session.music must be \"builtin\""),
     ('name = "R"\n' + GOOD_STEP + 'chime_end = "yes"\n', "chime_end must be true or false, got 'yes'"),
     ('name = "R"\n' + GOOD_STEP + 'breath = { in_s = 4 }\n', "'breath' needs both in_s and out_s"),
-    ('name = "R"\n' + GOOD_STEP + 'breath = { in_s = 4, out_s = 40 }\n', "breath.out_s is 40 s; allowed: 1 to 20 s"),
+    ('name = "R"\n' + GOOD_STEP + 'breath = { in_s = 4, out_s = 40 }\n', "breath.out_s is 40; allowed: a number from 1 to 20 (s)"),
     ('name = "R"\n[[steps]\n', "not valid TOML"),
 ])
 def test_each_mistake_gets_a_clear_message(tmp_path, text, expected):

@@ -15,6 +15,8 @@ import click
 from companion import __version__
 from companion.terminal.console import STDERR_LOCK
 from companion.errors import CompanionError, ExitCode
+from companion.cli.param_types import NumberRefused
+from companion.terminal.text import visible
 
 
 class CompanionGroup(click.Group):
@@ -23,9 +25,13 @@ class CompanionGroup(click.Group):
     def invoke(self, ctx: click.Context):  # noqa: D401 - click API
         try:
             return super().invoke(ctx)
+        except NumberRefused as err:     # a number option: one line, like a bad setting
+            with STDERR_LOCK:
+                click.echo(f"Error: {visible(err.message)}", err=True)
+            sys.exit(int(ExitCode.BAD_INPUT))
         except CompanionError as err:
             with STDERR_LOCK:
-                click.echo(f"Error: {err}", err=True)
+                click.echo(f"Error: {visible(err)}", err=True)
             sys.exit(int(err.exit_code))
         except KeyboardInterrupt:
             with STDERR_LOCK:
@@ -49,7 +55,7 @@ def main() -> None:
 
 class _OneLine(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname.capitalize()}: {record.getMessage()}"
+        return f"{record.levelname.capitalize()}: {visible(record.getMessage())}"
 
 
 class _StderrHandler(logging.StreamHandler):

@@ -19,7 +19,10 @@ from pathlib import Path
 import click
 
 from companion.durations import clock
+from companion.cli.param_types import Number
 from companion.errors import ExitCode
+from companion.plan import numbers
+from companion.terminal.text import visible
 
 MUSIC_HELP = ("Music file or folder (searched recursively), or 'none' for the voice alone; repeat for more. "
               "Default: the settings file's music, else the routine's.")
@@ -38,7 +41,7 @@ def order_option(help_text: str = ORDER_HELP) -> Callable:
 
 
 def loudness_option(help_text: str = LOUDNESS_HELP) -> Callable:
-    return click.option("--loudness", type=click.FloatRange(-35, -10), default=None, metavar="LUFS",
+    return click.option("--loudness", type=Number(numbers.LOUDNESS_LUFS), default=None, metavar="LUFS",
                         help=help_text)
 
 
@@ -52,7 +55,7 @@ def session_options(func: Callable) -> Callable:
     func = loudness_option()(func)
     func = seed_option()(func)
     func = music_option()(func)
-    func = click.option("--minutes", type=click.FloatRange(1, 240), default=None,
+    func = click.option("--minutes", type=Number(numbers.SESSION_MINUTES), default=None, metavar="MINUTES",
                         help="Fit the session to this length by scaling its holds (0.5x to 3x).")(func)
     func = voice_option(func)
     return func
@@ -135,7 +138,7 @@ def length_text(seconds: float) -> str:
 
 def warn(text: str) -> None:
     """A one-line warning on stderr, first letter capitalised, full stop added."""
-    click.echo(f"Warning: {text[0].upper()}{text[1:]}.", err=True)
+    click.echo(f"Warning: {visible(text[0].upper() + text[1:])}.", err=True)
 
 
 def finish_playback(result) -> None:
@@ -145,7 +148,7 @@ def finish_playback(result) -> None:
     if result.underflows:
         click.echo(f"Warning: {result.underflows} audio dropout(s) (underflows) while playing.", err=True)
     for why in result.device_errors:
-        click.echo(f"Warning: the sound device failed once ({why}) and playback resumed.", err=True)
+        click.echo(f"Warning: the sound device failed once ({visible(why)}) and playback resumed.", err=True)
     click.echo(ending_line(result.status, interrupted=result.interrupted, stopped_at=result.stopped_at))
     if result.interrupted:
         sys.exit(int(ExitCode.INTERRUPTED))

@@ -10,16 +10,19 @@ import click
 from companion.cli._common import (finish_playback, interrupt_on_sigterm, length_text, loudness_option,
                                    music_option, order_option, seed_option, voice_option, warn, with_settings,
                                    write_session)
+from companion.cli.param_types import Number
+from companion.plan import numbers
+from companion.terminal.text import visible
 
 
 @click.command("ambient")
-@click.option("--minutes", type=click.FloatRange(0.25, 600), default=50.0, show_default=True,
+@click.option("--minutes", type=Number(numbers.AMBIENT_MINUTES), default=50.0, show_default=True,
               help="Session length, fade-out included.")
 @music_option("Music file or folder (searched recursively); repeat for more. Default: the settings "
               "file's music, else the built-in music.")
 @order_option("Track order (default: the settings file's, else shuffle).")
 @seed_option("Shuffle seed: the same seed, the same order.")
-@click.option("--fade-out", "fade_out_s", type=click.FloatRange(5, 1800), default=120.0, show_default=True,
+@click.option("--fade-out", "fade_out_s", type=Number(numbers.AMBIENT_FADE_OUT_S), default=120.0, show_default=True,
               metavar="SECONDS", help="Raised-cosine fade at the end.")
 @click.option("--end-chime", is_flag=True, help="One soft chime as the fade-out ends.")
 @click.option("--cue", "cues", multiple=True, metavar="MINUTE:TEXT",
@@ -27,7 +30,8 @@ from companion.cli._common import (finish_playback, interrupt_on_sigterm, length
 @click.option("--cue-device", metavar="DEVICE",
               help="Send the cues, and only the cues, to this second output (index or part of its name).")
 @click.option("--device", metavar="DEVICE", help="Room output: index or part of its name (see `companion devices`).")
-@click.option("--volume", "volume_db", type=float, default=None, help="Start volume in dB (default 0).")
+@click.option("--volume", "volume_db", type=Number(numbers.VOLUME_DB), default=None, metavar="DB",
+              help="Start volume in dB, -40 to 12 (default: the settings file's, else 0).")
 @loudness_option("Music loudness (default: the settings file's, else -20).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Render to this file (.wav .flac .mp3 .ogg) instead of playing.")
@@ -75,7 +79,7 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
         from companion.mix.assemble import build_ambient_session
 
         result = write_session(build_ambient_session(**options), output, seed=seed)
-        click.echo(f"Wrote {result.path}: {length_text(result.seconds)} of ambient music"
+        click.echo(f"Wrote {visible(result.path)}: {length_text(result.seconds)} of ambient music"
                    f"{f', {len(parsed)} cue(s)' if parsed else ''}.")
         return
     _play(options, parsed, device=effective(device, "device", settings),
@@ -117,7 +121,7 @@ def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, 
             feed.ended.set()
             cue_thread.join(timeout=5)
     if cue_failure:
-        click.echo(f"Warning: the cue device failed ({cue_failure[0]}); the room music played on.", err=True)
+        click.echo(f"Warning: the cue device failed ({visible(cue_failure[0])}); the room music played on.", err=True)
     if cue_results and cue_results[0].underflows:
         click.echo(f"Warning: {cue_results[0].underflows} dropout(s) on the cue device.", err=True)
     finish_playback(result)

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from companion.terminal.text import visible
 
 @click.command("config")
 @click.option("--init", is_flag=True, help="Write a commented settings file (only if there is none yet).")
@@ -26,16 +27,16 @@ def config_command(init: bool) -> None:
     path = config_path()
     if init:
         if path.exists():
-            click.echo(f"{path} already exists; left as it is.")
+            click.echo(f"{visible(path)} already exists; left as it is.")
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(template(), encoding="utf-8")
-            click.echo(f"Wrote {path}")
+            click.echo(f"Wrote {visible(path)}")
     settings = load_settings(path)
     state = "" if settings.source else "  (no file yet: built-in defaults)"
-    click.echo(f"Settings file: {path}{state}")
+    click.echo(f"Settings file: {visible(path)}{state}")
     for key, value in settings.items():
-        click.echo(f"  {key:<14} = {_show(value)}")
+        click.echo(f"  {key:<14} = {visible(_show(value))}")
 
 
 def _show(value) -> str:

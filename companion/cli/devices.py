@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from companion.errors import DeviceError
+from companion.terminal.text import visible
 
 
 @click.command("devices")
@@ -27,7 +28,7 @@ def devices_command() -> None:
     click.echo(f"  {'index':>5}  {'name':<{name_width}}  {'host API':<{api_width}}  channels  default rate")
     for d in devices:
         mark = "*" if d.is_default else " "
-        click.echo(f"{mark} {d.index:>5}  {d.name:<{name_width}}  {d.hostapi:<{api_width}}  "
+        click.echo(f"{mark} {d.index:>5}  {visible(d.name):<{name_width}}  {visible(d.hostapi):<{api_width}}  "
                    f"{d.channels:>8}  {d.default_rate_hz} Hz")
     click.echo("* = default output")
 

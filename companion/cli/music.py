@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from companion.terminal.text import visible
 
 @click.group("music")
 def music_group() -> None:
@@ -53,14 +54,14 @@ def scan_command(paths: tuple[Path, ...], workers: int | None) -> None:
     else:
         result = scan_tracks(tracks, full=True, workers=workers)
     for track, reason in result.skipped:
-        click.echo(f"Warning: skipped {track}: {reason}", err=True)
+        click.echo(f"Warning: skipped {visible(track)}: {visible(reason)}", err=True)
     click.echo(summary(len(tracks), result))
 
 
 def _short_name(track: Path | None) -> str:
     if track is None:
         return ""
-    name = track.name
+    name = visible(track.name)
     return name if len(name) <= 40 else name[:37] + "..."
 
 

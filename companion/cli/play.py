@@ -12,14 +12,17 @@ import click
 
 from companion.cli._common import finish_playback, interrupt_on_sigterm, length_text, session_options, with_settings
 from companion.controls import Command
+from companion.cli.param_types import Number
 from companion.errors import DeviceError
+from companion.plan import numbers
+from companion.terminal.text import visible
 
 
 @click.command("play")
 @click.argument("routine", required=False)
 @session_options
 @click.option("--device", help="Output device: index or part of its name (see `companion devices`).")
-@click.option("--volume", "volume_db", type=click.FloatRange(-40, 12), default=None,
+@click.option("--volume", "volume_db", type=Number(numbers.VOLUME_DB), default=None,
               metavar="DB", help="Start volume in dB (default: the settings file's, else 0; +/- keys change it).")
 @click.option("--no-keys", is_flag=True, help="No key controls or status line: one log line per step.")
 def play_command(routine: str | None, minutes: float | None, music: tuple[Path, ...], seed: int,
@@ -55,7 +58,7 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
     try:
         output = resolve_device(device)
     except DeviceError as err:
-        click.echo(f"{str(err)[0].upper()}{str(err)[1:]}.", err=True)
+        click.echo(f"{visible(str(err)[0].upper() + str(err)[1:])}.", err=True)
         _render_instead(routine, minutes=minutes, seed=seed, **chosen)
         return  # the session was delivered, as a file: the job is done
 
@@ -95,9 +98,9 @@ def _render_instead(routine: str, **options) -> None:
     from companion.cli.render import render_routine_to_file
 
     path = _fallback_path()
-    click.echo(f"Rendering the session to a file instead: {path}", err=True)
+    click.echo(f"Rendering the session to a file instead: {visible(path)}", err=True)
     rendered = render_routine_to_file(routine, path, **options)
-    click.echo(f"Saved {rendered.path} ({length_text(rendered.seconds)}). Play it with any audio player.", err=True)
+    click.echo(f"Saved {visible(rendered.path)} ({length_text(rendered.seconds)}). Play it with any audio player.", err=True)
 
 
 COMMANDS = [play_command]

@@ -8,6 +8,7 @@ import click
 
 from companion.cli._common import interrupt_on_sigterm, length_text, session_options, with_settings, write_session
 from companion.plan.routine import DEFAULT_ROUTINE, load_routine
+from companion.terminal.text import visible
 
 def render_routine_to_file(routine_name: str, output: Path, *, minutes: float | None = None,
                            music: tuple[Path, ...] = (), seed: int = 0, loudness: float | None = None,
@@ -48,7 +49,7 @@ def render(routine: str, output: Path, minutes: float | None, music: tuple[Path,
     result = render_routine_to_file(routine, output, minutes=minutes, seed=seed,
                                     **with_settings(music, loudness, order, voice=voice))
     extra = f" and {result.sidecar.name}" if result.sidecar else ""
-    click.echo(f"Wrote {result.path}{extra}: {length_text(result.seconds)}, {len(result.chapters)} chapters.")
+    click.echo(f"Wrote {visible(result.path)}{visible(extra)}: {length_text(result.seconds)}, {len(result.chapters)} chapters.")
 
 
 COMMANDS = [render]

@@ -11,7 +11,10 @@ import textwrap
 
 import click
 
+from companion.cli.param_types import Number
 from companion.errors import BadInputError
+from companion.plan import numbers
+from companion.terminal.text import visible
 from companion.durations import clock
 from companion.plan.routine import DEFAULT_ROUTINE, Routine, builtin_names, load_routine
 from companion.plan.timeline import Timeline, fit_hold_scale, plan
@@ -49,16 +52,16 @@ def routines(ctx: click.Context) -> None:
         routine = load_routine(name)
         label = f"{name} (default)" if name == DEFAULT_ROUTINE else name
         length = clock(round(routine_plan(routine).total_s))
-        click.echo(f"  {label:<{width}}  {length:>5}  {len(routine.steps):>2} steps  {routine.name}")
+        click.echo(f"  {label:<{width}}  {length:>5}  {len(routine.steps):>2} steps  {visible(routine.name)}")
         if routine.description:
-            click.echo(textwrap.fill(routine.description, width=78, initial_indent=" " * 4,
+            click.echo(textwrap.fill(visible(routine.description), width=78, initial_indent=" " * 4,
                                      subsequent_indent=" " * 4))
     click.echo("\nPlay one with 'companion play NAME'; print its steps with 'companion routines show NAME'.")
 
 
 @routines.command()
 @click.argument("routine", default=DEFAULT_ROUTINE, metavar="[ROUTINE]")
-@click.option("--minutes", type=click.FloatRange(1, 240), default=None,
+@click.option("--minutes", type=Number(numbers.SESSION_MINUTES), metavar="MINUTES", default=None,
               help="Show the times for a session fitted to this length (as play/render --minutes).")
 @click.option("--lines/--no-lines", "show_lines", default=False, help="Also print the words that are spoken.")
 def show(routine: str, minutes: float | None, show_lines: bool) -> None:
@@ -75,22 +78,22 @@ def show(routine: str, minutes: float | None, show_lines: bool) -> None:
     loaded = load_routine(routine)
     timeline = routine_plan(loaded, minutes)
     seconds = timeline.seconds
-    click.echo(f"{loaded.name}: {clock(round(timeline.total_s))}, {len(loaded.steps)} steps")
+    click.echo(f"{visible(loaded.name)}: {clock(round(timeline.total_s))}, {len(loaded.steps)} steps")
     if loaded.description:
-        click.echo(loaded.description)
+        click.echo(visible(loaded.description))
     click.echo("Use light pressure. Ease off or stop if anything hurts.\n")
     click.echo(f"{'start':>7}  {'step':<40} {'hold':>5}")
     for mark, step in zip(timeline.steps, loaded.steps):
         hold = seconds(mark.hold_end - mark.hold_start)
-        click.echo(f"{clock(round(seconds(mark.start))):>7}  {f'{mark.index + 1}. {step.title}':<40} "
+        click.echo(f"{clock(round(seconds(mark.start))):>7}  {f'{mark.index + 1}. {visible(step.title)}':<40} "
                    f"{clock(round(hold)) if hold > 0 else '':>5}".rstrip())
         if step.do != step.title:
-            click.echo(f"{'':9}{step.do}")
+            click.echo(f"{'':9}{visible(step.do)}")
         if step.breath and hold > 0:
             click.echo(f"{'':9}breathe in {step.breath.in_s:g} s, out {step.breath.out_s:g} s")
         if show_lines:
             for line in step.lines:
-                click.echo(f"{'':9}  \"{line.text}\"" if line.text else f"{'':9}  [{line.clip.name}]")
+                click.echo(f"{'':9}  \"{visible(line.text)}\"" if line.text else f"{'':9}  [{visible(line.clip.name)}]")
     click.echo(f"{clock(round(timeline.total_s)):>7}  end")
 
 
@@ -113,14 +116,14 @@ def check(file: str) -> None:
     missing = voicing.missing_lines(loaded)
     if missing:
         for line in missing:
-            click.echo(f"  no voice: {line}", err=True)
+            click.echo(f"  no voice: {visible(line)}", err=True)
         raise BadInputError(f"{loaded.name}: {len(missing)} line{'s' if len(missing) != 1 else ''} "
                             "would have no voice", hint=voicing.HOW_TO_GET_A_VOICE)
     timeline = routine_plan(loaded)
     lines = sum(len(step.lines) for step in loaded.steps)
     to_make = voicing.lines_to_synthesize(loaded)
     made = f"; {to_make} will be synthesized before the first play" if to_make else ""
-    click.echo(f"OK: {loaded.name}: {clock(round(timeline.total_s))}, {len(loaded.steps)} steps, {lines} lines{made}.")
+    click.echo(f"OK: {visible(loaded.name)}: {clock(round(timeline.total_s))}, {len(loaded.steps)} steps, {lines} lines{made}.")
 
 
 COMMANDS = [routines]

@@ -20,6 +20,7 @@ from pathlib import Path
 from companion import ENGINE_RATE_HZ
 from companion.media import library
 from companion.assets import audio_dir
+from companion.dsp.limiter import makeup_db
 from companion.media.clips import ClipStore
 from companion.mix.mixer import Levels, Mixer
 from companion.mix.playlist import MusicStream
@@ -128,7 +129,8 @@ def plan_levels(timeline: Timeline, target_lufs: float, *, duck_db: float, voice
 
     Energy model over the session: the bed at M where the music is up, M − duck where it is ducked, plus the
     voice at M + 5 dB + voice_db while it speaks. Solve for M. (Gating and fades move the result by a few
-    tenths of a LU; the tests hold the rendered loudness to ±1 LU of the target.)
+    tenths of a LU; the tests hold the rendered loudness to ±1 LU of the target.) Loud targets are planned
+    louder by what the master limiter will take away from the speech peaks (``limiter.makeup_db``).
     """
     total = max(timeline.end, 1)
     rate = timeline.rate_hz
@@ -138,7 +140,7 @@ def plan_levels(timeline: Timeline, target_lufs: float, *, duck_db: float, voice
     ducked = min(ducked, 1.0)
     over = VOICE_OVER_MUSIC_DB + voice_db
     energy = (1.0 - ducked) + ducked * 10 ** (-duck_db / 10) + voiced * 10 ** (over / 10)
-    music_lufs = target_lufs - 10.0 * math.log10(energy)
+    music_lufs = target_lufs + makeup_db(target_lufs) - 10.0 * math.log10(energy)
     return Levels(music_lufs=music_lufs, voice_lufs=music_lufs + over, duck_db=duck_db)
 
 

@@ -19,6 +19,7 @@ case: output frame n is mix frame n.
 from __future__ import annotations
 
 import bisect
+import logging
 import queue
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -27,6 +28,7 @@ import numpy as np
 
 from companion import CHANNELS, dsp
 from companion.controls import Command, as_command
+from companion.dsp.guard import silence_non_finite
 from companion.durations import seconds_to_frames
 from companion.dsp.limiter import Limiter
 from companion.mix.mixer import Mixer
@@ -40,6 +42,7 @@ VOLUME_RANGE_DB = (-40.0, 12.0)
 BALANCE_RANGE_DB = (-12.0, 12.0)
 
 Replanner = Callable[..., Timeline]
+log = logging.getLogger("companion")
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class Session:
         self._stopped_early = False
         self._end_override: int | None = None
         self.finished = False
+        self.non_finite_blocks = 0        # blocks the last-line guard silenced
         self._seen: tuple = ()
         # The cue bus (ambient --cue-device) is delayed like the main output, so the two stay aligned.
         self._cue_delay = np.zeros((0, CHANNELS), np.float32)
@@ -246,6 +250,10 @@ class Session:
         gain = gain * self._volume.take(frames)
         dsp.scale_frames(block, gain)
         self._limiter.process(block, out=out)
+        if silence_non_finite(out):
+            self.non_finite_blocks += 1
+            if self.non_finite_blocks == 1:
+                log.warning("the mix held invalid samples (NaN or infinity); they were replaced by silence")
         written = frames
         if self._quitting and not self._quit.moving and self._end_override is None:
             # Silent from the mix clock on; let the limiter's look-ahead drain, then stop.

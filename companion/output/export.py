@@ -23,6 +23,7 @@ from companion import CHANNELS
 from companion.errors import BadInputError, CompanionError
 from companion.mix.session import Session
 from companion.media.decode import ffmpeg_path
+from companion.terminal.text import visible
 
 FORMATS = ("wav", "flac", "mp3", "ogg")
 ARTIST = "companion"
@@ -59,7 +60,9 @@ def output_format(path: Path) -> str:
 
 
 def chapters_of(session: Session) -> tuple[Chapter, ...]:
-    return tuple(Chapter(mark.start / session.rate_hz, mark.title) for mark in session.timeline.steps)
+    """One chapter per step; titles come from a routine file, so their control characters are made
+    visible (a newline in a title must not add a line to a .cue sheet or a tag)."""
+    return tuple(Chapter(mark.start / session.rate_hz, visible(mark.title)) for mark in session.timeline.steps)
 
 
 def render_to_file(session: Session, path: Path, *, progress: Progress | None = None, seed: int = 0,
@@ -222,10 +225,10 @@ def _tag_chapter_comments(path: Path, fmt: str, title: str, chapters: tuple[Chap
 
 def cue_sheet(file_name: str, chapters: tuple[Chapter, ...]) -> str:
     """A CUE sheet with one track per step (INDEX in mm:ss:ff, 75 frames a second)."""
-    lines = [f'FILE "{file_name}" WAVE']
+    lines = [f'FILE "{visible(file_name).replace(chr(34), chr(39))}" WAVE']
     for number, chapter in enumerate(chapters, start=1):
         frames = int(round(chapter.start_s * 75))
-        lines += [f"  TRACK {number:02d} AUDIO", f'    TITLE "{chapter.title.replace(chr(34), chr(39))}"',
+        lines += [f"  TRACK {number:02d} AUDIO", f'    TITLE "{visible(chapter.title).replace(chr(34), chr(39))}"',
                   f"    INDEX 01 {frames // 4500:02d}:{frames // 75 % 60:02d}:{frames % 75:02d}"]
     return "\n".join(lines) + "\n"
 

@@ -23,6 +23,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 from companion.assets import routines_dir
 from companion.errors import RoutineError
 from companion.media.library import AUDIO_EXTENSIONS
+from companion.plan.numbers import checked_number
 from companion.plan.suggest import did_you_mean
 
 DEFAULT_ROUTINE = "head-and-neck"
@@ -296,11 +297,7 @@ def _text(table: dict[str, Any], key: str, where: str, prefix: str, *, required:
 
 
 def _number(value: Any, where: str, low: float, high: float, unit: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RoutineError(f"{where} must be a number ({unit}), got {value!r}")
-    if not low <= float(value) <= high:
-        raise RoutineError(f"{where} is {value} {unit}; allowed: {low:g} to {high:g} {unit}")
-    return float(value)
+    return checked_number(value, where, low, high, unit, error=RoutineError)
 
 
 def _bool(value: Any, where: str) -> bool:

@@ -27,6 +27,7 @@ from typing import Any
 
 from companion.errors import ConfigError
 from companion.folders import config_dir
+from companion.plan import numbers
 from companion.plan.suggest import did_you_mean
 
 if sys.version_info >= (3, 11):
@@ -56,7 +57,7 @@ class Settings:
 
 
 KEYS = tuple(f.name for f in fields(Settings) if f.name != "source")
-_RANGES = {"volume_db": (-40.0, 12.0, "dB"), "balance_db": (-12.0, 12.0, "dB"), "loudness_lufs": (-35.0, -10.0, "LUFS")}
+_RANGES = {"volume_db": numbers.VOLUME_DB, "balance_db": numbers.BALANCE_DB, "loudness_lufs": numbers.LOUDNESS_LUFS}
 
 
 def config_path() -> Path:
@@ -108,10 +109,7 @@ def _check(path: Path, key: str, given: Any) -> Any:
         if given not in ORDERS:
             raise bad(" or ".join(repr(o) for o in ORDERS))
         return given
-    low, high, unit = _RANGES[key]
-    if isinstance(given, bool) or not isinstance(given, (int, float)) or not low <= given <= high:
-        raise bad(f"a number from {low:g} to {high:g} ({unit})")
-    return float(given)
+    return numbers.checked_number(given, f"settings file {path}: {key}", *_RANGES[key], error=ConfigError)
 
 
 def _resolve(config_file: Path, entry: str) -> Path:

@@ -13,6 +13,7 @@ import time
 from typing import TextIO
 
 from companion.durations import clock
+from companion.terminal.text import visible
 
 REDRAW_EVERY_S = 0.24       # with 80 ms key polls: a redraw every third poll, ~4 a second
 _CLEAR_EOL = "\x1b[K"
@@ -24,7 +25,7 @@ def status_line(status, width: int = 80) -> str:
     When it is too long, what to do is shortened first, then the routine name goes, so the clock and the
     volume stay in view.
     """
-    doing = "[paused: space resumes]" if status.paused else (status.doing or "")
+    doing = "[paused: space resumes]" if status.paused else visible(status.doing or "")
     tail = []
     if status.countdown_s is not None and status.countdown_s > 0 and not status.paused:
         tail.append(f"next {clock(status.countdown_s)}")
@@ -36,7 +37,7 @@ def status_line(status, width: int = 80) -> str:
     def join(*parts: str) -> str:
         return " | ".join(p for p in parts if p)
 
-    head = [status.routine, _step(status)]
+    head = [visible(status.routine), _step(status)]
     text = join(*head, doing, *tail)
     if len(text) >= width and doing:
         room = width - 1 - len(join(*head, "~", *tail)) + 1
@@ -53,12 +54,12 @@ def _step(status) -> str:
     """``3/7 Jaw release``; empty for a session without steps (ambient music)."""
     if status.step_count <= 0 or status.step_index < 0:
         return ""
-    return f"{status.step_index + 1}/{status.step_count} {status.step_title}"
+    return f"{status.step_index + 1}/{status.step_count} {visible(status.step_title)}"
 
 
 def step_line(status) -> str:
     """The log line for a step that has just started (no terminal)."""
-    doing = f": {status.doing}" if status.doing else ""
+    doing = f": {visible(status.doing)}" if status.doing else ""
     return f"[{clock(status.elapsed_s)}] step {_step(status)}{doing}"
 
 
@@ -67,9 +68,9 @@ def ending_line(status, interrupted: bool = False, stopped_at=None) -> str:
     stop was asked for (the fade that follows may run into the next step)."""
     if status.stopped_early or interrupted:
         at = stopped_at if stopped_at is not None else status
-        where = f"step {at.step_index + 1}/{at.step_count} ({at.step_title})" if _step(at) else at.routine
+        where = f"step {at.step_index + 1}/{at.step_count} ({visible(at.step_title)})" if _step(at) else visible(at.routine)
         return f"Stopped at {where} after {clock(at.elapsed_s)} of {clock(at.total_s)}."
-    return f"Finished {status.routine} ({clock(status.elapsed_s)})."
+    return f"Finished {visible(status.routine)} ({clock(status.elapsed_s)})."
 
 
 class StatusView:

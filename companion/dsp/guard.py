@@ -1,0 +1,26 @@
+"""The last line of defence before the speakers: a block holding NaN or ±inf becomes silence.
+
+Every number a person can type is checked before a session starts (``companion.plan.numbers``), but a
+future bug, a float WAV holding NaN, or a gain computed from a zero loudness could still produce a
+non-finite sample, and a sound card turns NaN or inf into full scale. The session's ``render`` (the one
+place both the live player and the file writer pass through) calls ``silence_non_finite`` on every
+block it hands out.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def silence_non_finite(block: np.ndarray) -> bool:
+    """Zero ``block`` in place when any sample is NaN or ±inf; return whether it did.
+
+    One float64 sum over the block (no temporary array): the sum of finite samples of a block of audio
+    is finite, and any NaN or inf makes it NaN or inf.
+    """
+    if math.isfinite(float(block.sum(dtype=np.float64))):
+        return False
+    block.fill(0.0)
+    return True
