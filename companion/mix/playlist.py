@@ -30,6 +30,9 @@ log = logging.getLogger("companion")
 
 # A track is accepted once it has produced this much audio; a shorter one that fails is "broken".
 _MIN_GOOD_S = 0.05
+# A whole track shorter than this is skipped with one warning (a click, a test tone, a cut-off file);
+# longer ones that are shorter than the crossfade are crossfaded in over half their own length.
+MIN_TRACK_S = 0.5
 # The next track is decoded this far ahead while the current one plays (48 kHz stereo float32: 64 MiB).
 PREFILL_S = 175.0
 
@@ -67,6 +70,7 @@ class MusicStream:
         self.rate_hz = rate_hz
         self.target_lufs = target_lufs
         self.crossfade_frames = max(1, int(round(crossfade_s * rate_hz)))
+        self._min_track_frames = int(MIN_TRACK_S * rate_hz)
         self._playlist = playlist
         self._loudness_of = loudness_of
         self._length_of = length_of
@@ -77,6 +81,7 @@ class MusicStream:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="music-prepare")
         self._stop_prefill = threading.Event()
         self._warned: set[Path] = set()
+        self._too_short: set[Path] = set()   # tracks under MIN_TRACK_S, never opened again
         self._failures_in_row = 0
         self._last_opened: Path | None = None
         self._repeat_allowed = False
@@ -109,9 +114,12 @@ class MusicStream:
                     self._failures_in_row = 0
                     continue
                 return None
+            if path in self._too_short:    # known from an earlier round: no decoder start for it
+                self._failures_in_row += 1
+                continue
             try:
                 lufs = self._loudness_of(path)
-                gain_db = float(np.clip(self.target_lufs - lufs, -40.0, self._max_gain_db))
+                gain_db = float(np.clip(np.nan_to_num(self.target_lufs - lufs, nan=0.0), -40.0, self._max_gain_db))
                 decoder = StreamDecoder(path, self.rate_hz)
             except CompanionError as err:
                 self._skip(path, str(err))
@@ -184,7 +192,8 @@ class MusicStream:
                 log.debug("%s ended early: %s", track.path, track.decoder.error)
             return block
         track.produced += len(block)
-        self._failures_in_row = 0
+        if track.produced >= self._min_track_frames:
+            self._failures_in_row = 0
         self._last_heard, self._skipped_repeat = track.path, False
         block *= np.float32(track.gain)
         return block
@@ -194,9 +203,8 @@ class MusicStream:
         """The next ``frames`` frames of music (float32, (frames, 2)), the caller's to change in place."""
         if not self._started:
             self._started = True
-            self._track = self._take_next()
-            if self._track is not None:
-                self.current = self._track.path
+            head, _ = self._next_head()
+            self._buffer.push(head)
         # Keep a crossfade's worth of look-ahead so a track's end is known before it must be faded.
         need = frames + self.crossfade_frames
         while self._buffer.frames < need and self._track is not None:
@@ -206,37 +214,57 @@ class MusicStream:
                 continue
             # The current track ended: crossfade its tail into the next track's head.
             self._track.decoder.close()
-            self._track = self._take_next_heard_apart()
             tail = self._buffer.drain()
-            self._buffer.push(self._crossfade(tail))
-            if self._track is not None:
-                self.current = self._track.path
+            head, whole = self._next_head()
+            self._buffer.push(self._crossfade(tail, head, whole))
         out = self._buffer.take_array(frames)
         if len(out) < frames:  # no music left at all: silence
             out = np.concatenate([out, np.zeros((frames - len(out), CHANNELS), np.float32)])
         self._emitted += frames
         return out
 
-    def _crossfade(self, tail: np.ndarray) -> np.ndarray:
-        """Overlap the end of ``tail`` (the ended track's buffered rest) with the next track's head
-        (equal power), in place, on the last ``fade`` frames only."""
-        fade = min(len(tail), self.crossfade_frames)
-        if not fade:
+    def _next_head(self) -> tuple[np.ndarray, bool]:
+        """Make the next playable track current and return its first crossfade's worth of frames (gain
+        applied) and whether that is the whole track. A track that ends under ``MIN_TRACK_S`` is skipped
+        with one warning; each skip counts as a failure, so a playlist of nothing but such files ends in
+        the fallback (or silence) after a bounded number of decoder starts, never in an endless loop."""
+        while True:
+            self._track = self._take_next_heard_apart()
+            if self._track is None:
+                return np.zeros((0, CHANNELS), np.float32), True
+            self.current = self._track.path
+            parts, got = [], 0
+            while got < self.crossfade_frames:
+                block = self._pull(self._track, self.crossfade_frames - got)
+                if not len(block):
+                    break
+                parts.append(block)
+                got += len(block)
+            head = np.concatenate(parts) if parts else np.zeros((0, CHANNELS), np.float32)
+            whole = got < self.crossfade_frames
+            if not whole or got >= self._min_track_frames:
+                return head, whole
+            if got:
+                self._too_short.add(self._track.path)
+                self._skip(self._track.path, f"shorter than {MIN_TRACK_S:g} s ({got / self.rate_hz:.2f} s)")
+            self._track.decoder.close()
+
+    def _crossfade(self, tail: np.ndarray, head: np.ndarray, whole: bool) -> np.ndarray:
+        """``tail`` (the ended track's buffered rest) faded out over the start of ``head`` (the next
+        track's first frames) faded in, equal power. A track shorter than the crossfade (``whole``) fades
+        in over half its length, so each track adds at least half of itself to the stream."""
+        if not len(head):   # no music follows: the tail fades to silence over one crossfade
+            fade = min(len(tail), self.crossfade_frames)
+            tail[len(tail) - fade:] *= dsp.equal_power_out((np.arange(fade, dtype=np.float32) + 0.5)[:, None] / fade)
             return tail
+        fade = min(len(tail), len(head) // 2 if whole else len(head))
+        if not fade:
+            return np.concatenate([tail, head])
         phase = ((np.arange(fade, dtype=np.float32) + 0.5) / fade)[:, None]
         overlap = tail[len(tail) - fade:]
         overlap *= dsp.equal_power_out(phase)
-        if self._track is None:
-            return tail
-        got = 0
-        while got < fade:
-            block = self._pull(self._track, fade - got)
-            if not len(block):
-                break
-            block *= dsp.equal_power_in(phase[got: got + len(block)])
-            overlap[got: got + len(block)] += block
-            got += len(block)
-        return tail
+        overlap += head[:fade] * dsp.equal_power_in(phase)
+        return np.concatenate([tail, head[fade:]]) if len(head) > fade else tail
 
     def close(self) -> None:
         self._stop_prefill.set()
