@@ -83,7 +83,13 @@ def _walk_audio(folder: Path) -> list[Path]:
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
             if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
-                tracks.append(Path(root, name))
+                path = Path(root, name)
+                try:
+                    os.stat(path)      # a link in a loop, or to nothing, is no track (and no traceback later)
+                except OSError as err:
+                    log.warning("skipping %s: %s", path, err.strerror)
+                    continue
+                tracks.append(path)
     tracks.sort(key=lambda p: _natural_key(p.relative_to(folder)))
     return tracks
 

@@ -24,6 +24,7 @@ from companion.assets import routines_dir
 from companion.errors import RoutineError
 from companion.media.library import AUDIO_EXTENSIONS
 from companion.plan.numbers import checked_number
+from companion.plan.textfile import ROUTINE_MAX_BYTES, TOML_TOO_DEEP, read_text_file
 from companion.plan.suggest import did_you_mean
 
 DEFAULT_ROUTINE = "head-and-neck"
@@ -118,7 +119,7 @@ def resolve_routine_path(name_or_path: str | Path) -> tuple[Path, str | None]:
         raise RoutineError(f"'{text}' is a folder, not a routine", hint=music_hint)
     if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS:
         raise RoutineError(f"'{text}' is an audio file, not a routine", hint=music_hint)
-    if path.is_file():
+    if path.exists():          # a FIFO or a device too: read_text_file says what it is
         return path, None
     names = builtin_names()
     raise RoutineError(f"no routine named '{text}' and no such file",
@@ -129,15 +130,15 @@ def load_routine(name_or_path: str | Path) -> Routine:
     """Load and fully validate a routine (built-in name or TOML path). Raises RoutineError."""
     path, builtin = resolve_routine_path(name_or_path)
     try:
-        raw = path.read_bytes()
-    except OSError as err:
+        text = read_text_file(path, max_bytes=ROUTINE_MAX_BYTES, what="routine file", error=RoutineError)
+    except FileNotFoundError as err:
         raise RoutineError(f"{path}: cannot read the routine file: {err.strerror}") from err
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise RoutineError(f"{path}: not a text file (UTF-8 expected)") from err
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise RoutineError(f"{path}: not valid TOML: {err}", hint="see 'Routine files' in README.md") from err
+    except RecursionError as err:
+        raise RoutineError(f"{path}: not valid TOML: {TOML_TOO_DEEP}") from err
     return parse_routine(data, source=path, builtin=builtin)
 
 

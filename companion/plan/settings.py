@@ -28,6 +28,7 @@ from typing import Any
 from companion.errors import ConfigError
 from companion.folders import config_dir
 from companion.plan import numbers
+from companion.plan.textfile import SETTINGS_MAX_BYTES, TOML_TOO_DEEP, read_text_file
 from companion.plan.suggest import did_you_mean
 
 if sys.version_info >= (3, 11):
@@ -69,16 +70,17 @@ def load_settings(path: Path | None = None) -> Settings:
     """Settings from ``path`` (default ``config_path()``); defaults when the file does not exist."""
     path = Path(path) if path is not None else config_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_file(path, max_bytes=SETTINGS_MAX_BYTES, what="settings file", error=ConfigError,
+                              where=f"settings file {path}")
     except FileNotFoundError:
         return Settings()
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"settings file {path}: cannot read it ({err})") from err
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"settings file {path}: not valid TOML ({err})",
                           hint="see `companion config --help` for the format") from err
+    except RecursionError as err:
+        raise ConfigError(f"settings file {path}: not valid TOML ({TOML_TOO_DEEP})") from err
     values: dict[str, Any] = {}
     for key, given in data.items():
         if key not in KEYS:
