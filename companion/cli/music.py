@@ -9,6 +9,9 @@ import click
 
 from companion.terminal.text import visible
 
+COMMON_MUSIC_LUFS = -20.0    # music alone at the default loudness (ambient): the reference for the boost limit
+
+
 @click.group("music")
 def music_group() -> None:
     """Your own music: scan folders so every track plays at a common loudness.
@@ -75,6 +78,7 @@ def summary(file_count: int, result) -> str:
         length = f"{total_s / 3600:.1f} h" if total_s >= 3600 else f"{total_s / 60:.1f} min"
         lines.append(f"Loudness {min(levels):.1f} to {max(levels):.1f} LUFS (played at one common level); "
                      f"{length} of music.")
+        lines += _too_quiet(result.tracks)
     if result.skipped:
         reasons: dict[str, int] = {}
         for _, reason in result.skipped:
@@ -82,6 +86,20 @@ def summary(file_count: int, result) -> str:
             reasons[kind] = reasons.get(kind, 0) + 1
         lines.append("Skipped: " + ", ".join(f"{n} {kind}" for kind, n in sorted(reasons.items())) + ".")
     return "\n".join(lines)
+
+
+def _too_quiet(tracks) -> list[str]:
+    """The stated limit of loudness matching, and the tracks it cannot bring up to music at -20 LUFS."""
+    from companion.mix.playlist import MAX_BOOST_DB
+
+    floor_lufs = COMMON_MUSIC_LUFS - MAX_BOOST_DB
+    quiet = [t for t in tracks if t.loudness_lufs < floor_lufs]
+    line = (f"Quiet tracks are raised by at most +{MAX_BOOST_DB:g} dB: with music at {COMMON_MUSIC_LUFS:g} LUFS, "
+            f"a track under {floor_lufs:g} LUFS stays quieter than the rest")
+    if not quiet:
+        return [line + "; none here."]
+    names = ", ".join(visible(t.path.name) for t in quiet[:5]) + (f" and {len(quiet) - 5} more" if len(quiet) > 5 else "")
+    return [line + f": {len(quiet)} here: {names}."]
 
 
 COMMANDS = [music_group]

@@ -100,7 +100,10 @@ def show(routine: str, minutes: float | None, show_lines: bool) -> None:
 @routines.command()
 @click.argument("file", metavar="FILE")
 def check(file: str) -> None:
-    """Check a routine file: format, values, fit to its minutes, and a voice for every line.
+    """Check a routine file: format, values, length (at most 8 hours), audio files, a voice for every line.
+
+    Every recorded clip and [session] music path must be readable audio; problems name the file, the
+    step and the key.
 
     Exits 0 when the routine is ready to play, 2 (with the reason) when it is not. FILE may also be
     a built-in name.
@@ -111,8 +114,14 @@ def check(file: str) -> None:
       companion routines check quick-reset
     """
     from companion.narration import voicing
+    from companion.plan.routine_checks import audio_problems, length_problem
 
     loaded = load_routine(file)
+    problems = audio_problems(loaded)
+    if problems:
+        more = len(problems) - 1
+        raise BadInputError(problems[0], hint=f"and {more} more audio path problem{'s' if more > 1 else ''}; "
+                                              "check again after fixing this one" if more else None)
     missing = voicing.missing_lines(loaded)
     if missing:
         for line in missing:
@@ -120,6 +129,9 @@ def check(file: str) -> None:
         raise BadInputError(f"{loaded.name}: {len(missing)} line{'s' if len(missing) != 1 else ''} "
                             "would have no voice", hint=voicing.HOW_TO_GET_A_VOICE)
     timeline = routine_plan(loaded)
+    too_long = length_problem(loaded, timeline.total_s)
+    if too_long:
+        raise BadInputError(too_long)
     lines = sum(len(step.lines) for step in loaded.steps)
     to_make = voicing.lines_to_synthesize(loaded)
     made = f"; {to_make} will be synthesized before the first play" if to_make else ""

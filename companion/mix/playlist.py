@@ -33,6 +33,9 @@ _MIN_GOOD_S = 0.05
 # A whole track shorter than this is skipped with one warning (a click, a test tone, a cut-off file);
 # longer ones that are shorter than the crossfade are crossfaded in over half their own length.
 MIN_TRACK_S = 0.5
+# Loudness matching raises a quiet track by at most this much (more would lift its noise floor and hiss
+# as far); a track quieter than the common level minus this stays that much quieter. README says so.
+MAX_BOOST_DB = 18.0
 # The next track is decoded this far ahead while the current one plays (48 kHz stereo float32: 64 MiB).
 PREFILL_S = 175.0
 
@@ -64,7 +67,7 @@ class MusicStream:
         target_lufs: float,
         crossfade_s: float = 6.0,
         fallback: Callable[[], Iterator[Path]] | None = None,
-        max_gain_db: float = 18.0,
+        max_gain_db: float = MAX_BOOST_DB,
         length_of: Callable[[Path], float | None] | None = None,
     ) -> None:
         self.rate_hz = rate_hz
