@@ -37,9 +37,7 @@ class Number(click.ParamType):
                 given = float(str(value).strip())
             except ValueError:
                 given = str(value)
-        where = f"--{param.name.replace('_', '-')}" if param is not None and param.name else "the value"
-        if param is not None and param.opts:
-            where = max(param.opts, key=len)
+        where = max(param.opts, key=len) if param is not None and param.opts else "the value"
         try:
             return checked_number(given, where, self.low, self.high, self.unit)
         except BadInputError as err:
