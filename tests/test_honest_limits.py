@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from companion.cli import main
 from companion.mix.playlist import MAX_BOOST_DB
-from companion.plan.routine_checks import MAX_ROUTINE_S
+from companion.mix.preflight import MAX_ROUTINE_S
 
 
 @pytest.fixture(autouse=True)

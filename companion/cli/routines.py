@@ -114,7 +114,7 @@ def check(file: str) -> None:
       companion routines check quick-reset
     """
     from companion.narration import voicing
-    from companion.plan.routine_checks import audio_problems, length_problem
+    from companion.mix.preflight import audio_problems, length_problem
 
     loaded = load_routine(file)
     problems = audio_problems(loaded)

@@ -1,4 +1,5 @@
-"""Pure array functions: gains, ramps, true peak, resampling; and the look-ahead limiter (``limiter``).
+"""Pure array functions: gains, ramps, true peak, resampling; the look-ahead limiter (``limiter``) and the
+last-line guard that turns a NaN/inf block into silence (``guard``).
 
 Loudness (the BS.1770 meter, file analysis, levelling) is ``companion.media.loudness``.
 

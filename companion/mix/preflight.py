@@ -1,5 +1,7 @@
-"""What ``routines check`` verifies beyond the format: the routine's total length, and that every audio file
-it names (a recorded ``clip``, a ``[session] music`` file or folder) really is audio.
+"""Preflight for ``routines check``: what assembling the session would trip on, found before any sound —
+the routine's total length, and whether every audio file it names (a recorded ``clip``, a ``[session]
+music`` file or folder) really is audio. (It lives beside ``assemble`` because it reads audio, which
+``plan`` never does.)
 
 Parsing (``companion.plan.routine``) only checks that a clip path exists; a text file named as a clip, or
 a music folder with nothing playable in it, would otherwise be found out in the middle of a session. Each
