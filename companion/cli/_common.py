@@ -3,7 +3,8 @@ same way and end the same way.
 
 - the options they share (music, order, seed, loudness, minutes, voice) and the settings merge behind them
   (command line, then the settings file, then the routine's own values);
-- writing a session to a file with a progress bar on a terminal;
+- writing a session to a file with a progress bar on a terminal, and ``-f/--force`` with the check
+  that an ``-o`` never names an input nor replaces a file unasked (``guard_output``);
 - SIGTERM treated as Ctrl-C (a fade and exit code 130, never a half-written file);
 - the end of a live session: dropout warnings, the "Finished"/"Stopped at" line, the exit code;
 - how a length is printed (``durations.clock``, rounded to the nearest second).
@@ -111,6 +112,35 @@ def interrupt_on_sigterm() -> None:
 
 def _raise_interrupt(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
     raise KeyboardInterrupt
+
+
+FORCE_HELP = ("Replace the output file if it exists, without asking (without it: asked on a terminal, "
+              "refused otherwise). A session's own input (music, clip, routine, settings) is never replaced.")
+
+
+def force_option(func: Callable) -> Callable:
+    """``-f/--force`` for the commands that write a file with ``-o``."""
+    return click.option("-f", "--force", is_flag=True, help=FORCE_HELP)(func)
+
+
+def guard_output(output: Path, *, routine=None, music=(), force: bool = False) -> None:
+    """Before any work: refuse an ``-o`` that names an input of the session (exit 2, even with --force),
+    and an existing file unless ``force`` or a person at the terminal says to replace it.
+
+    ``music`` is what the session will play ("builtin", "none", files and folders); ``routine`` the
+    loaded Routine, if any. See ``companion.output.destination``.
+    """
+    from companion.output.destination import check_destination, session_inputs
+    from companion.output.export import output_format
+    from companion.plan.settings import config_path
+
+    output_format(output)  # a bad -o fails before any work
+    inputs = session_inputs(routine=routine, music=music, settings_file=config_path())
+    check_destination(output, inputs, force=force, ask=_confirm if sys.stdin.isatty() else None)
+
+
+def _confirm(question: str) -> bool:
+    return click.confirm(visible(question), default=False, err=True)
 
 
 def write_session(session, output: Path, *, seed: int, show_progress: bool | None = None):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from companion.cli._common import (finish_playback, interrupt_on_sigterm, length_text, loudness_option,
-                                   music_option, order_option, seed_option, voice_option, warn, with_settings,
-                                   write_session)
+from companion.cli._common import (finish_playback, force_option, guard_output, interrupt_on_sigterm, length_text,
+                                   loudness_option, music_option, order_option, seed_option, voice_option, warn,
+                                   with_settings, write_session)
 from companion.cli.param_types import Number
 from companion.plan import numbers
 from companion.terminal.text import visible
@@ -35,12 +35,13 @@ from companion.terminal.text import visible
 @loudness_option("Music loudness (default: the settings file's, else -20).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Render to this file (.wav .flac .mp3 .ogg) instead of playing.")
+@force_option
 @click.option("--no-keys", is_flag=True, help="No key controls or status line.")
 @voice_option
 def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, seed: int, fade_out_s: float,
                     end_chime: bool, cues: tuple[str, ...], cue_device: str | None, device: str | None,
-                    volume_db: float | None, loudness: float | None, output: Path | None, no_keys: bool,
-                    voice: str | None) -> None:
+                    volume_db: float | None, loudness: float | None, output: Path | None, force: bool,
+                    no_keys: bool, voice: str | None) -> None:
     """Ambient music for a treatment: runs unattended, never repeats a track back to back, fades out.
 
     Cues are spoken in the narration voice (--voice): the therapist's phrases "Halfway", "Five minutes
@@ -55,6 +56,7 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
       companion ambient --minutes 60 --music ~/Music/calm --order name
       companion ambient --cue 45:"Five minutes left" --cue-device earbud --end-chime
       companion ambient --minutes 30 -o treatment.mp3 --cue 25:"Halfway" --voice joe
+      companion ambient --minutes 30 -o treatment.mp3 --force    # replace the file from last time
     """
     from companion.plan.settings import effective, load_settings
     from companion.output.cue_feed import cue_audio_paths, parse_cues
@@ -71,9 +73,7 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
     if output is not None:
         if cue_device:
             click.echo("Warning: --cue-device is ignored with -o: the cues are mixed into the file.", err=True)
-        from companion.output.export import output_format
-
-        output_format(output)  # a bad -o fails before any work
+        guard_output(output, music=chosen["music"] or ["builtin"], force=force)  # before any work
         options["cue_paths"] = cue_audio_paths(parsed, voice=chosen["voice"], say=warn)
         interrupt_on_sigterm()
         from companion.mix.assemble import build_ambient_session

@@ -6,6 +6,7 @@ instead (in the user's music folder, else the current folder), so the person sti
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -83,7 +84,7 @@ def _fallback_path() -> Path:
     import platformdirs
 
     folder = Path(platformdirs.user_music_dir())
-    if not folder.is_dir():
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):   # e.g. a read-only home
         folder = Path.cwd()
     path = folder / "companion-session.mp3"
     number = 2

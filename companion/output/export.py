@@ -10,8 +10,10 @@ ogg and flac, and a ``.cue`` sheet beside a wav.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ from companion import CHANNELS
 from companion.errors import BadInputError, CompanionError
 from companion.mix.session import Session
 from companion.media.decode import ffmpeg_path
+from companion.output.destination import partial_name, sidecar_of, sweep_stale_partials
+from companion.output.interrupts import StopFlag, deferred_interrupts
 from companion.terminal.text import visible
 
 FORMATS = ("wav", "flac", "mp3", "ogg")
@@ -47,7 +51,10 @@ class Rendered:
 
 
 def output_format(path: Path) -> str:
-    """The format named by ``path``'s extension, or a BadInputError listing the allowed ones."""
+    """The format named by ``path``'s extension, or a BadInputError listing the allowed ones.
+
+    The folder must exist and be writable: a render that would fail at its end fails here, before any work.
+    """
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise BadInputError(f"cannot write '{path.name}': unknown format '{path.suffix or '(none)'}'",
@@ -56,6 +63,9 @@ def output_format(path: Path) -> str:
     if not folder.is_dir():
         raise BadInputError(f"cannot write '{path}': folder {folder} does not exist",
                             hint="create it first or choose another -o path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BadInputError(f"cannot write '{visible(path)}': folder {visible(folder)} is not writable",
+                            hint="choose another -o folder")
     return fmt
 
 
@@ -67,35 +77,109 @@ def chapters_of(session: Session) -> tuple[Chapter, ...]:
 
 def render_to_file(session: Session, path: Path, *, progress: Progress | None = None, seed: int = 0,
                    block_frames: int = BLOCK_FRAMES) -> Rendered:
-    """Render the whole session into ``path`` (format from the extension), atomically."""
+    """Render the whole session into ``path`` (format from the extension), atomically.
+
+    The file (and a WAV's ``.cue``) appear only complete: until the rename, the old file, if any, is
+    untouched. Ctrl-C/SIGTERM stop between blocks (KeyboardInterrupt, see ``interrupts``); a full disk or
+    an unwritable folder is one CompanionError naming the file. Temporary files that killed renders left
+    in the folder are removed first (``destination.sweep_stale_partials``).
+    """
     path = Path(path)
     fmt = output_format(path)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    sidecar = path.with_suffix(".cue") if fmt == "wav" else None
+    sweep_stale_partials(path.parent if str(path.parent) else Path("."))
+    tmp = partial_name(path)
+    sidecar = sidecar_of(path)
+    tmp_cue = partial_name(sidecar) if sidecar is not None else None
     try:
-        chapters = chapters_of(session)
-        frames = _write(session, tmp, fmt, progress=progress, seed=seed, block_frames=block_frames,
-                        chapters=chapters)
-        if fmt in ("flac", "ogg"):
-            _tag_chapter_comments(tmp, fmt, session.name, chapters)
-        if sidecar is not None:
-            tmp_cue = sidecar.with_name(f".{sidecar.name}.partial-{os.getpid()}")
+        with deferred_interrupts() as stop:
             try:
-                tmp_cue.write_text(cue_sheet(path.name, chapters), encoding="utf-8")
+                chapters = chapters_of(session)
+                frames = _write(session, tmp, fmt, progress=progress, seed=seed, block_frames=block_frames,
+                                chapters=chapters, stop=stop)
+                if fmt in ("flac", "ogg"):
+                    _tag_chapter_comments(tmp, fmt, session.name, chapters)
+                if tmp_cue is not None:
+                    tmp_cue.write_text(cue_sheet(path.name, chapters), encoding="utf-8")
+            except OSError as err:
+                raise _write_failure(err, path) from err
+            stop.check()        # the last moment to stop: after the renames the new file is whole
+            try:
                 os.replace(tmp, path)
-                os.replace(tmp_cue, sidecar)
-            finally:
-                tmp_cue.unlink(missing_ok=True)
-        else:
-            os.replace(tmp, path)
+                if tmp_cue is not None:
+                    os.replace(tmp_cue, sidecar)
+            except OSError as err:
+                raise _write_failure(err, path) from err
     finally:
         tmp.unlink(missing_ok=True)
+        if tmp_cue is not None:
+            tmp_cue.unlink(missing_ok=True)
         session.close()
     return Rendered(path, frames / session.rate_hz, chapters, sidecar)
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+_NOT_ALLOWED = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _write_failure(err: OSError, path: Path) -> CompanionError:
+    """One line for an OSError met while writing ``path``: disk full, not allowed, or the system's words."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if err.errno in _DISK_FULL:
+        return CompanionError(f"cannot write '{visible(path)}': not enough space on the disk ({err.strerror}); "
+                              "nothing was written", hint=f"free some space in {visible(folder)} or choose another -o")
+    if err.errno in _NOT_ALLOWED:
+        return BadInputError(f"cannot write '{visible(path)}': {err.strerror}; nothing was written",
+                             hint="choose another -o folder")
+    return CompanionError(f"cannot write '{visible(path)}': {err.strerror or err}; nothing was written")
+
+
+class _CheckedFile:
+    """The file object libsndfile writes through, keeping the first OSError instead of raising it.
+
+    libsndfile calls ``write``/``seek``/``tell`` from cffi callbacks, where a Python exception cannot
+    propagate (cffi prints "Exception ignored from cffi callback" and libsndfile goes on with a short
+    write). Here a failure is kept, the callback reports nothing written, and ``raise_kept`` raises the
+    OSError from plain code right after the soundfile call.
+    """
+
+    def __init__(self, raw) -> None:
+        self._raw = raw
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            return self._raw.write(data)
+        except OSError as err:
+            self.error = err
+            return 0
+
+    def read(self, size: int = -1) -> bytes:
+        return self._raw.read(size)
+
+    def readinto(self, buffer) -> int:
+        return self._raw.readinto(buffer)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def flush(self) -> None:
+        try:
+            self._raw.flush()
+        except OSError as err:
+            self.error = self.error or err
+
+    def raise_kept(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
 def _write(session: Session, tmp: Path, fmt: str, *, progress: Progress | None, seed: int,
-           block_frames: int, chapters: tuple[Chapter, ...] = ()) -> int:
+           block_frames: int, stop: StopFlag, chapters: tuple[Chapter, ...] = ()) -> int:
     block = np.zeros((block_frames, CHANNELS), np.float32)
     if fmt in ("wav", "flac"):
         import soundfile
@@ -105,14 +189,29 @@ def _write(session: Session, tmp: Path, fmt: str, *, progress: Progress | None, 
         # libsndfile writes through our file object: given a path, its close() fsyncs, which stalls the
         # end of a 60-min WAV render ~0.4 s (691 MB to disk). The rename is what makes the file appear
         # whole; like ffmpeg and other audio tools, durability is left to the filesystem.
-        with open(tmp, "w+b") as handle, soundfile.SoundFile(
-                handle, "w", samplerate=session.rate_hz, channels=CHANNELS, subtype=subtype,
-                format=fmt.upper()) as out:
+        with open(tmp, "w+b") as raw:
+            handle = _CheckedFile(raw)
+            out = soundfile.SoundFile(handle, "w", samplerate=session.rate_hz, channels=CHANNELS,
+                                      subtype=subtype, format=fmt.upper())
             out.title, out.artist = session.name, ARTIST        # WAV: a LIST/INFO chunk; FLAC: comments
-            if fmt == "wav":
-                return _pump(session, block, lambda audio, first: out.write(dither.to_int16(audio, first)),
-                             progress)
-            return _pump(session, block, lambda audio, first: out.write(audio), progress)
+            convert = (lambda audio, first: dither.to_int16(audio, first)) if fmt == "wav" else \
+                      (lambda audio, first: audio)
+
+            def sink(audio: np.ndarray, first: int) -> None:
+                try:
+                    out.write(convert(audio, first))
+                except AssertionError:      # soundfile's check of a short write: the kept error says why
+                    handle.raise_kept()
+                    raise
+                handle.raise_kept()
+
+            try:
+                done = _pump(session, block, sink, progress, stop)
+            finally:
+                out.close()             # rewrites the header through ``handle``
+            handle.raise_kept()
+            raw.flush()
+            return done
     codec = ["-c:a", "libmp3lame", "-q:a", "2", "-f", "mp3"] if fmt == "mp3" else \
             ["-c:a", "libvorbis", "-q:a", "5", "-f", "ogg"]
     # Title, artist and chapters go in through an ffmetadata input, so ffmpeg writes them while it encodes:
@@ -126,19 +225,24 @@ def _write(session: Session, tmp: Path, fmt: str, *, progress: Progress | None, 
                "-map", "0:a", "-map_metadata", "1", "-map_chapters", "1",
                *codec, "file:" + str(tmp.resolve())]
     try:
-        encoder = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        # Its own session: a Ctrl-C typed at the terminal reaches companion, which stops between blocks,
+        # not the encoder in the middle of a write (that would read as "ffmpeg failed").
+        encoder = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   start_new_session=True)
     except BaseException:
         meta.unlink(missing_ok=True)
         raise
     try:
-        done = _pump(session, block, lambda audio, first: encoder.stdin.write(audio.tobytes()), progress)
+        done = _pump(session, block, lambda audio, first: encoder.stdin.write(audio.tobytes()), progress,
+                     stop)
         encoder.stdin.close()
         stderr = encoder.stderr.read().decode("utf-8", "replace").strip()
         if encoder.wait() != 0:
-            raise CompanionError(f"ffmpeg could not encode {fmt}: {stderr.splitlines()[-1] if stderr else 'failed'}")
+            raise _encoder_failure(fmt, stderr, encoder.returncode)
     except BrokenPipeError as err:
         encoder.wait()
-        raise CompanionError(f"ffmpeg stopped while encoding {fmt}") from err
+        stderr = encoder.stderr.read().decode("utf-8", "replace").strip()
+        raise _encoder_failure(fmt, stderr, encoder.returncode) from err
     finally:
         if encoder.poll() is None:
             encoder.kill()
@@ -147,11 +251,26 @@ def _write(session: Session, tmp: Path, fmt: str, *, progress: Progress | None, 
     return done
 
 
+def _encoder_failure(fmt: str, stderr: str, returncode: int | None) -> Exception:
+    """ffmpeg's last line, or the OSError it names (a full disk reads like one from libsndfile)."""
+    if returncode == -signal.SIGXFSZ:       # over the file-size limit (ulimit -f): killed, not told
+        return OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+    last = stderr.splitlines()[-1] if stderr else "it stopped"
+    for code in (*_DISK_FULL, *_NOT_ALLOWED):
+        if os.strerror(code) in stderr:
+            return OSError(code, os.strerror(code))
+    return CompanionError(f"ffmpeg could not encode {fmt}: {last}")
+
+
 def _pump(session: Session, block: np.ndarray, sink: Callable[[np.ndarray, int], object],
-          progress: Progress | None) -> int:
-    """Render the session block by block into ``sink(audio, first_frame)``; return the frames written."""
+          progress: Progress | None, stop: StopFlag) -> int:
+    """Render the session block by block into ``sink(audio, first_frame)``; return the frames written.
+
+    ``stop`` is checked before each block, so Ctrl-C ends the render within one block (~1 s of audio).
+    """
     done = 0
     while not session.finished:
+        stop.check()
         written = session.render(block)
         if written:
             sink(block[:written], done)
