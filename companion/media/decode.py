@@ -170,8 +170,10 @@ class FfmpegProcess:
             command += ["-ss", f"{start_s:.3f}"]
         command += ["-i", "file:" + str(self.path), "-map", "0:a:0", "-vn", "-sn", "-dn", *output_args]
         try:
+            # start_new_session: a Ctrl-C typed at the terminal is companion's to handle (a fade-out, a
+            # clean stop between blocks); in our process group it would kill the decoder mid-track first.
             self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, bufsize=bufsize)
+                                         stderr=subprocess.PIPE, bufsize=bufsize, start_new_session=True)
         except OSError as err:
             raise ToolMissingError(f"ffmpeg could not be started ({err.strerror or err})",
                                    hint="run scripts/install-system.sh") from err

@@ -26,7 +26,7 @@ from companion.mix.mixer import Levels, Mixer
 from companion.mix.playlist import MusicStream
 from companion.plan.routine import Routine
 from companion.mix.session import Session
-from companion.media.decode import clip_frames
+from companion.media.decode import clip_frames, ffmpeg_path
 from companion.plan.timeline import (DUCK_LEAD_S, DUCK_RELEASE_S, DUCK_TAIL_S, Timeline, fit_hold_scale, plan,
                                 plan_ambient)
 
@@ -177,6 +177,10 @@ def music_stream(sources: Sequence[str | Path], *, seed: int, shuffle: bool, rat
     if builtin:
         tracks += library.builtin_tracks()
     tracks = list(dict.fromkeys(tracks))
+    if tracks:
+        # Every music file is decoded by ffmpeg: without it each would be skipped in turn and the session
+        # would play silently where the music should be. Say so once, before the first sample.
+        ffmpeg_path()
 
     def builtin_playlist() -> Iterator[Path]:
         bundled = library.builtin_tracks()
