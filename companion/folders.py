@@ -2,7 +2,7 @@
 
 ``$COMPANION_CACHE_DIR`` and ``$COMPANION_CONFIG_DIR`` override the platform's folders (tests, and
 people who keep everything on one disk); every module that stores something asks here, so one
-variable moves all of it.
+variable moves all of it. ``make_private_folder`` creates them 0700: they name a person's own files.
 """
 
 from __future__ import annotations
@@ -31,3 +31,25 @@ def _folder(env: str, platform_call: str) -> Path:
     import platformdirs
 
     return Path(getattr(platformdirs, platform_call)("companion"))
+
+
+PRIVATE_MODE = 0o700
+
+
+def make_private_folder(folder: Path) -> Path:
+    """Create ``folder`` (and missing parents) readable by its owner only; return it. Raises OSError."""
+    folder = Path(folder)
+    missing = []
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for level in reversed(missing):
+        try:
+            level.mkdir(mode=PRIVATE_MODE)
+        except FileExistsError:
+            continue                    # made meanwhile by another process: not ours to change
+        os.chmod(level, PRIVATE_MODE)   # mkdir's mode is filtered by the umask
+    if not folder.is_dir():
+        raise NotADirectoryError(20, "not a folder", str(folder))
+    return folder

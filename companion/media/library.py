@@ -2,8 +2,8 @@
 
 - ``find_tracks(paths)``: files and folders (searched recursively, audio by extension, natural name order).
 - ``track_info(path)``: duration, integrated loudness (BS.1770, see ``companion.media.loudness``) and peak,
-  measured once per file and cached in SQLite (``cache_path()``), keyed by the resolved path, size and
-  mtime_ns: change the file and it is measured again. Broken files raise AudioFileError with one line
+  measured once per file and cached (``companion.media.track_cache``), keyed by the resolved path, size
+  and mtime_ns: change the file and it is measured again. Broken files raise AudioFileError with one line
   naming the file and why; that verdict is cached too, so a re-scan does not decode them again.
 - Files longer than 20 minutes that are not cached yet are measured on their first 5 minutes only, so a
   10-hour track is usable at once; the row is marked partial and ``companion music scan`` (or
@@ -13,7 +13,6 @@
 - ``builtin_tracks()``: the bundled ``audio/music/*.ogg``; their loudness comes from the folder's
   ``manifest.json`` when it has it, so nothing is decoded for them.
 
-The cache directory is ``platformdirs.user_cache_dir("companion")``, or ``$COMPANION_CACHE_DIR``.
 """
 
 from __future__ import annotations
@@ -23,23 +22,19 @@ import logging
 import os
 import random
 import re
-import sqlite3
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from companion.errors import AudioFileError, BadInputError
-from companion.folders import cache_dir
+from companion.media.track_cache import (ANALYSIS_VERSION, CACHE_FILE, cache_notes, cache_path,  # noqa: F401
+                                         cached_verdict, key_of, store_verdict)
 
 log = logging.getLogger("companion")
 
 AUDIO_EXTENSIONS = frozenset({".mp3", ".ogg", ".oga", ".opus", ".flac", ".wav", ".m4a", ".aac", ".wma",
                               ".aiff", ".aif"})
-ANALYSIS_VERSION = 2        # bump when the measurement changes: older cache rows are measured again
-CACHE_FILE = "library.sqlite"
 
 
 @dataclass(frozen=True)
@@ -104,84 +99,13 @@ def _natural_key(path: Path) -> list:
             for name in path.parts]
 
 
-# --------------------------------------------------------------------------------------------- cache
-
-def cache_path() -> Path:
-    """The SQLite file holding measured tracks (``$COMPANION_CACHE_DIR`` overrides the folder)."""
-    return cache_dir() / CACHE_FILE
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tracks (
-    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, version INTEGER NOT NULL,
-    duration_s REAL, loudness_lufs REAL, peak_db REAL, partial INTEGER NOT NULL DEFAULT 0,
-    error TEXT, measured_at REAL NOT NULL
-)"""
-
-_connections: dict[Path, sqlite3.Connection] = {}
-_lock = threading.RLock()
-
-
-def _db() -> sqlite3.Connection:
-    """One connection per cache file per process, shared by threads under ``_lock``."""
-    path = cache_path()
-    with _lock:
-        conn = _connections.get(path)
-        if conn is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                conn = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute(_SCHEMA)
-            except sqlite3.DatabaseError as err:
-                raise AudioFileError(f"music cache {path} is unusable ({err})",
-                                     hint="delete the file; it is rebuilt on the next scan") from err
-            _connections[path] = conn
-        return conn
-
-
-@dataclass(frozen=True)
-class _Key:
-    path: str
-    size: int
-    mtime_ns: int
-
-
-def _key(path: Path) -> _Key:
-    resolved = path.resolve()
-    try:
-        st = resolved.stat()
-    except FileNotFoundError as err:
-        raise AudioFileError(f"{path}: file not found") from err
-    except OSError as err:
-        raise AudioFileError(f"{path}: cannot read it ({err.strerror or err})") from err
-    return _Key(str(resolved), st.st_size, st.st_mtime_ns)
-
-
-def _cached(key: _Key, path: Path) -> TrackInfo | None:
-    """The cached verdict for ``key``: TrackInfo, or the cached AudioFileError raised; None = unknown."""
-    with _lock:
-        row = _db().execute(
-            "SELECT duration_s, loudness_lufs, peak_db, partial, error FROM tracks "
-            "WHERE path = ? AND size = ? AND mtime_ns = ? AND version = ?",
-            (key.path, key.size, key.mtime_ns, ANALYSIS_VERSION)).fetchone()
-    if row is None:
-        return None
-    duration_s, loudness_lufs, peak_db, partial, error = row
-    if error:
-        raise AudioFileError(f"{path}: {error}")
-    return TrackInfo(path, duration_s, loudness_lufs, peak_db, bool(partial))
-
-
-def _store(key: _Key, info: TrackInfo | None, error: str | None = None) -> None:
-    values = (info.duration_s, info.loudness_lufs, info.peak_db, int(info.partial)) if info else (None,) * 3 + (0,)
-    with _lock:
-        _db().execute("INSERT OR REPLACE INTO tracks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                      (key.path, key.size, key.mtime_ns, ANALYSIS_VERSION, *values, error, time.time()))
-
-
 # --------------------------------------------------------------------------------------------- measuring
+
+def _known(key, path: Path) -> TrackInfo | None:
+    """The cache's TrackInfo for ``key``, None when not measured yet; a cached breakage is raised again."""
+    measured = cached_verdict(key, path)
+    return None if measured is None else TrackInfo(path, *measured)
+
 
 def track_info(path: Path, *, full: bool = False) -> TrackInfo:
     """Duration, loudness and peak of one file, from the cache or measured now (and cached).
@@ -195,18 +119,18 @@ def track_info(path: Path, *, full: bool = False) -> TrackInfo:
     builtin = _builtin_manifest().get(path.resolve())
     if builtin is not None:
         return TrackInfo(path, *builtin)
-    key = _key(path)
-    cached = _cached(key, path)
+    key = key_of(path)
+    cached = _known(key, path)
     if cached is not None and not (full and cached.partial):
         return cached
     try:
         analysis = loudness.analyse_file(path, full=full)
     except AudioFileError as err:
         if key.size and os.access(path, os.R_OK) and "permission" not in err.message:
-            _store(key, None, err.message.removeprefix(f"{path}: "))   # broken until it changes
+            store_verdict(key, None, err.message.removeprefix(f"{path}: "))   # broken until it changes
         raise
     info = TrackInfo(path, analysis.duration_s, analysis.loudness_lufs, analysis.peak_db, analysis.partial)
-    _store(key, info)
+    store_verdict(key, (info.duration_s, info.loudness_lufs, info.peak_db, info.partial))
     return info
 
 
@@ -238,7 +162,7 @@ def scan_tracks(tracks: Sequence[Path], *, full: bool = True, workers: int | Non
     outcome: dict[int, TrackInfo | AudioFileError] = {}
     for index, track in enumerate(tracks):
         try:
-            key = _key(track)
+            key = key_of(track)
         except AudioFileError as err:
             outcome[index] = err
             continue
@@ -246,7 +170,7 @@ def scan_tracks(tracks: Sequence[Path], *, full: bool = True, workers: int | Non
             outcome[index] = AudioFileError(f"{track}: empty file (0 bytes)")
             continue
         try:
-            cached = _cached(key, track)
+            cached = _known(key, track)
         except AudioFileError as err:          # known broken, unchanged since
             outcome[index] = err
             result.cached += 1

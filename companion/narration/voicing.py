@@ -185,7 +185,7 @@ def cached_clip(text: str, provider_id: str | None = None) -> Path | None:
 
 def _write_atomically(path: Path, audio: np.ndarray, rate_hz: int) -> None:
     """Write a 16-bit WAV next to ``path`` and rename it into place, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folders.make_private_folder(path.parent)    # 0700: what a person's routines say is theirs alone
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".wav")
     os.close(handle)
     try:
