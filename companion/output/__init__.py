@@ -2,5 +2,7 @@
 
 ``player`` plays live through sounddevice (the only module that imports it), with keys and a status
 line; ``export`` renders to a file (wav, flac, mp3, ogg) under a temporary name, with chapters;
+``destination`` refuses an output that would destroy an input or replace a file unasked; ``interrupts``
+turns Ctrl-C/SIGTERM during a render into a stop between blocks;
 ``cue_feed`` sends ambient cues to a second device (a therapist's earbud).
 """
