@@ -14,6 +14,7 @@ import hashlib
 import os
 import pty
 import select
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from companion.cli import main
+from companion.media import track_cache
 from tests import sessionkit as kit
 
 FORMATS = ("wav", "flac", "mp3", "ogg")
@@ -41,7 +43,8 @@ def material(tmp_path_factory) -> Path:
     (folder / "config").mkdir()
     (folder / "config" / "config.toml").write_text("volume_db = -3\n")
     (folder / "cache").mkdir()
-    (folder / "cache" / "library.sqlite").write_bytes(b"SQLite format 3\x00" + bytes(100))
+    with sqlite3.connect(folder / "cache" / "library.sqlite") as cache:    # a real (empty) cache
+        cache.execute(track_cache._SCHEMA)
     return folder
 
 
@@ -213,3 +216,15 @@ def test_play_without_a_device_renders_beside_the_old_file_and_sweeps(world, mon
     assert result.returncode == 0, result.stderr
     assert old.read_bytes() == b"yesterday" and not stale.exists()
     assert (home / "Music" / "companion-session-2.mp3").stat().st_size > 10_000, result.stderr
+
+
+def test_looking_for_inputs_does_not_repeat_the_sessions_warnings(world, tmp_path):
+    folder = tmp_path / "music"
+    kit.write(folder / "tone.wav", kit.tone(12.0, 330.0))
+    (folder / "gone.wav").symlink_to("nowhere.wav")      # the session says so once; the -o check stays quiet
+    result = subprocess.run([sys.executable, "-m", "companion", "render", str(kit.three_steps(world)),
+                             "--music", str(folder), "-o", str(tmp_path / "s.ogg")],
+                            capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if "gone.wav" in line] == \
+        [f"Warning: skipping {folder / 'gone.wav'}: No such file or directory"], result.stderr

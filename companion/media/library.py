@@ -48,11 +48,13 @@ class TrackInfo:
 
 # --------------------------------------------------------------------------------------------- finding
 
-def find_tracks(paths: Sequence[str | Path]) -> list[Path]:
+def find_tracks(paths: Sequence[str | Path], *, warn: bool = True) -> list[Path]:
     """Audio files named by ``paths``: files as given, folders searched recursively by extension.
 
     Paths come back absolute, without duplicates, folders' contents in natural name order ("2" before
     "10"); hidden files and folders (".name") are left out. A path that does not exist -> BadInputError.
+    Unreadable folders and broken links are left out with one warning each (none when not ``warn``: a
+    caller that only looks, such as the check of an -o path, leaves the telling to the session).
     """
     found: dict[Path, None] = {}
     for given in paths:
@@ -61,18 +63,19 @@ def find_tracks(paths: Sequence[str | Path]) -> list[Path]:
             raise BadInputError(f"music path not found: {given}",
                                 hint="give an audio file or a folder that holds some")
         if path.is_dir():
-            for track in _walk_audio(path):
+            for track in _walk_audio(path, warn=warn):
                 found.setdefault(track, None)
         else:
             found.setdefault(path, None)
     return list(found)
 
 
-def _walk_audio(folder: Path) -> list[Path]:
+def _walk_audio(folder: Path, *, warn: bool = True) -> list[Path]:
     tracks = []
+    say = log.warning if warn else log.debug
 
     def unreadable(err: OSError) -> None:
-        log.warning("cannot read folder %s (%s); skipped", err.filename, err.strerror)
+        say("cannot read folder %s (%s); skipped", err.filename, err.strerror)
 
     for root, dirs, files in os.walk(folder, onerror=unreadable):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -82,7 +85,7 @@ def _walk_audio(folder: Path) -> list[Path]:
                 try:
                     os.stat(path)      # a link in a loop, or to nothing, is no track (and no traceback later)
                 except OSError as err:
-                    log.warning("skipping %s: %s", path, err.strerror)
+                    say("skipping %s: %s", path, err.strerror)
                     continue
                 tracks.append(path)
     tracks.sort(key=lambda p: _natural_key(p.relative_to(folder)))

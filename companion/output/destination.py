@@ -130,7 +130,7 @@ def session_inputs(*, routine=None, music: Iterable[str | Path] = (), settings_f
         inputs.add_file(clip)
     user_music = [m for m in music if str(m) not in ("builtin", "none") and Path(m).expanduser().exists()]
     try:
-        inputs.files.extend(library.find_tracks(user_music))
+        inputs.files.extend(library.find_tracks(user_music, warn=False))
     except CompanionError:
         pass                    # the session reports a bad music path itself
     inputs.add_file(settings_file)
