@@ -131,13 +131,15 @@ def test_the_cue_bus_is_separate_when_cues_go_to_a_second_device(tmp_path):
                                     cues_separate=True, fade_out_s=10.0)
     feed = CueFeed(session)
     room, cue = [], []
-    block = np.zeros((4800, 2), np.float32)
-    cue_block = np.zeros_like(block)
-    while not feed.tap.finished:
-        frames = feed.tap.render(block)
-        room.append(block[:frames].copy())
-        feed.source.render(cue_block)
-        cue.append(cue_block[:frames].copy())
+    block, room_out = np.zeros((4800, 2), np.float32), np.zeros((4800, 2), np.float32)
+    cue_block, cue_out = np.zeros_like(block), np.zeros_like(block)
+    while not feed.tap.finished:       # what the two players' render threads and callbacks do
+        frames = feed.tap.render_ahead(block)
+        feed.tap.stage.process(block, room_out, feed.tap.block_frame)
+        room.append(room_out[:frames].copy())
+        feed.source.render_ahead(cue_block)
+        feed.source.stage.process(cue_block, cue_out)
+        cue.append(cue_out[:frames].copy())
     room_audio, cue_audio = np.concatenate(room), np.concatenate(cue)
     assert band_level_db(room_audio, 3000, 0.05, 0.05).max() < -80, "the room hears no cue"
     assert onset_s(cue_audio, 3000) == pytest.approx(12.0, abs=0.05), "the cue device hears the cue at its minute"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from companion.output.player import NO_DEVICE_MESSAGE
+from companion.output.device import NO_DEVICE_MESSAGE
 from tests.conftest import machine_has_sound_card
 
 COMPANION = [os.path.join(os.path.dirname(sys.executable), "companion")]
@@ -50,14 +50,14 @@ def test_unknown_device_lists_the_choices_and_exits_2(virtual_sound):
 
 
 def test_device_by_index_or_name_part(virtual_sound):
-    code = ("from companion.output.player import resolve_device as r; "
+    code = ("from companion.output.device import resolve_device as r; "
             "print(r('cue').name, r(str(r('room').index)).name, r(None).is_default)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["companion_cue", "companion_room", "True"], result.stderr
 
 
 def test_ambiguous_device_name_lists_the_matches(virtual_sound):
-    code = "from companion.output.player import resolve_device as r; r('companion_')"
+    code = "from companion.output.device import resolve_device as r; r('companion_')"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "matches several output devices" in result.stderr
     assert "companion_room" in result.stderr and "companion_cue" in result.stderr

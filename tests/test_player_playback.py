@@ -296,7 +296,7 @@ def test_no_device_says_so_and_renders_the_session_to_a_file(virtual_sound, rout
                PULSE_CLIENTCONFIG=virtual_sound.env["PULSE_CLIENTCONFIG"], PULSE_RUNTIME_PATH=str(home / "pulse"))
     result = subprocess.run([COMPANION, "play", str(routine_file), "--seed", SEED, "--no-keys"], env=env,
                             capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=tmp_path)
-    from companion.output.player import NO_DEVICE_MESSAGE
+    from companion.output.device import NO_DEVICE_MESSAGE
 
     target = home / "Music" / "companion-session-2.mp3"
     lines = result.stderr.splitlines()

@@ -89,7 +89,9 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
 def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, keys: bool, voice: str) -> None:
     from companion.mix.assemble import build_ambient_session
     from companion.output.cue_feed import CueFeed, cue_audio_paths
-    from companion.output.player import Player, play_session, preferred_rate_hz, resolve_device
+    from companion.output.device import preferred_rate_hz, resolve_device
+    from companion.output.player import play_session
+    from companion.output.stream import Player
 
     room = resolve_device(device)
     cue_output = resolve_device(cue_device) if cue_device else None

@@ -18,7 +18,7 @@ def devices_command() -> None:
       companion play --device 3
       companion play --device "USB"
     """
-    from companion.output.player import NO_DEVICE_MESSAGE, list_output_devices
+    from companion.output.device import NO_DEVICE_MESSAGE, list_output_devices
 
     devices = list_output_devices()
     if not devices:

@@ -42,7 +42,8 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
       companion play --device USB --volume -6
       companion play wind-down --voice joe
     """
-    from companion.output.player import play_session, preferred_rate_hz, resolve_device, warm_up
+    from companion.output.device import preferred_rate_hz, resolve_device, warm_up
+    from companion.output.player import play_session
 
     warm_up()
     from companion.plan.routine import DEFAULT_ROUTINE, load_routine

@@ -39,7 +39,7 @@ def voices_command(play_samples: bool, device: str | None) -> None:
         samples.append(voicing.shipped_clip(SAMPLE_PHRASE, voice.name))
     click.echo("Cue phrases recorded in every voice: " + ", ".join(f'"{p}"' for p in CUE_PHRASES))
     if play_samples:
-        from companion.output.player import resolve_device
+        from companion.output.device import resolve_device
         from companion.output.preview import play_clips
 
         output = resolve_device(device)

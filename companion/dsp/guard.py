@@ -2,9 +2,9 @@
 
 Every number a person can type is checked before a session starts (``companion.plan.numbers``), but a
 future bug, a float WAV holding NaN, or a gain computed from a zero loudness could still produce a
-non-finite sample, and a sound card turns NaN or inf into full scale. The session's ``render`` (the one
-place both the live player and the file writer pass through) calls ``silence_non_finite`` on every
-block it hands out.
+non-finite sample, and a sound card turns NaN or inf into full scale. The output stage
+(``companion.mix.output_stage``: the one place both the live player's callback and the file writer pass
+through) calls ``silence_non_finite`` on every block it hands out.
 """
 
 from __future__ import annotations

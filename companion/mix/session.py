@@ -1,19 +1,25 @@
-"""A running session: the clock, live controls, the master gain and limiter, and status snapshots.
+"""A running session: the clock, the controls that change what is played, and status snapshots.
 
-``Session.render(out)`` is the one call both the live player and the file writer make; with no controls
-posted they receive exactly the same samples. Controls (``post``) are queued from any thread and applied at
-the start of the next ``render`` call, always as ramps:
+``Session.render(out)`` is the one call the file writer makes: the content (``render_ahead``) followed by
+the output stage (``companion.mix.output_stage``: pause, quit and volume ramps and the master limiter).
+Live playback splits the two: its render thread calls ``render_ahead`` to fill a ring, and the audio
+callback runs ``stage.process`` on the block leaving for the device, so those keys answer at once. With
+no controls posted both paths give exactly the same samples.
 
-- pause / resume: a 0.7 s raised-cosine fade; while paused the clock stops (music and voice wait). On resume
-  the narration line that was interrupted starts again from its beginning.
+Controls (``post``) are queued from any thread and applied at the next block, always as ramps:
+
+- pause / resume: a 0.7 s raised-cosine fade in the stage; the clock stops where the fade reaches silence
+  (music and voice wait) and runs again on resume, when the narration line that was interrupted starts
+  again from its beginning.
 - next / repeat: re-plan from the next step, or from the current step's first line, 0.8 s from now; the line
-  in progress fades out over 60 ms and the ducking blends over 0.5 s.
+  in progress fades out over 60 ms and the ducking blends over 0.5 s. ``replans`` counts them, so a live
+  player knows to flush what it rendered ahead under the old plan.
 - extend: the current hold lasts 30 s longer (everything after it moves later).
-- volume / balance: 1 dB steps, ramped over 150 ms.
-- quit: a gentle fade (3 s by default) and the end.
+- volume: 1 dB steps, ramped over 150 ms (stage). balance: 1 dB steps of voice against music (mixer).
+- quit: a gentle fade (3 s by default) in the stage, and the end where it reaches silence.
 
-The mixer runs ``limiter.latency`` frames ahead of the output so the look-ahead limiter needs no special
-case: output frame n is mix frame n.
+The mixer runs ``stage.latency`` (the limiter's look-ahead) frames ahead of the output so the limiter needs
+no special case: output frame n is mix frame n.
 """
 
 from __future__ import annotations
@@ -26,20 +32,17 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from companion import CHANNELS, dsp
+from companion import CHANNELS
 from companion.controls import Command, as_command
-from companion.dsp.guard import silence_non_finite
 from companion.durations import seconds_to_frames
-from companion.dsp.limiter import Limiter
 from companion.mix.mixer import Mixer
+from companion.mix.output_stage import PAUSE_FADE_S, OutputStage
 from companion.plan.timeline import Timeline, extend_hold
 
-PAUSE_FADE_S = 0.7
 SKIP_DELAY_S = 0.8
-GAIN_RAMP_S = 0.15
 EXTEND_S = 30.0
-VOLUME_RANGE_DB = (-40.0, 12.0)
 BALANCE_RANGE_DB = (-12.0, 12.0)
+STAGE_COMMANDS = frozenset({Command.PAUSE, Command.RESUME, Command.VOLUME, Command.QUIT})
 
 Replanner = Callable[..., Timeline]
 log = logging.getLogger("companion")
@@ -63,32 +66,6 @@ class Status:
     stopped_early: bool
 
 
-class _Ramp:
-    """A gain that moves to a new value along a raised cosine over a number of frames."""
-
-    def __init__(self, value: float) -> None:
-        self.value = self._from = self._to = value
-        self._pos = self._len = 0
-
-    def set(self, target: float, frames: int) -> None:
-        self._from, self._to = self.value, target
-        self._pos, self._len = 0, max(1, frames)
-
-    @property
-    def moving(self) -> bool:
-        return self._pos < self._len
-
-    def take(self, frames: int) -> float | np.ndarray:
-        if not self.moving:
-            return self.value
-        idx = np.arange(self._pos, self._pos + frames) + 1
-        shape = dsp.raised_cosine(idx / self._len)
-        values = self._from + (self._to - self._from) * shape
-        self._pos = min(self._pos + frames, self._len)
-        self.value = float(values[-1])
-        return values
-
-
 class Session:
     def __init__(
         self,
@@ -105,81 +82,91 @@ class Session:
         self._replan = replan
         self._step_count = step_count
         self._commands: queue.SimpleQueue[tuple[Command, float | None]] = queue.SimpleQueue()
-        self._limiter = Limiter(self.rate_hz)
+        self.stage = OutputStage(self.rate_hz, volume_db=volume_db)
         self._clock = 0                   # session frame the mixer renders next
         self._out = 0                     # output frames delivered
-        self._volume_db = volume_db
-        self._volume = _Ramp(float(dsp.db_to_gain(volume_db)))
-        self._pause = _Ramp(1.0)
-        self._pausing = False
-        self._paused = False
+        self._holding = False             # as posted: what the next space bar means
+        self._seen_hold = self.stage.hold
+        self._stop_at: int | None = None  # the clock stops here (a pause fade reaches silence)
         self._paused_at: int | None = None
-        self._quit = _Ramp(1.0)
-        self._quitting = False
+        self._paused = False
+        self._skip_resume = False
+        self._quitting = False            # as posted (a pause after quit means nothing)
+        self._quit_applied = False
         self._stopped_early = False
         self._end_override: int | None = None
+        self.replans = 0                  # next/repeat re-plans so far
+        self.block_frame = 0              # mix frame of the first sample of the last block rendered
         self.finished = False
-        self.non_finite_blocks = 0        # blocks the last-line guard silenced
         self._seen: tuple = ()
         # The cue bus (ambient --cue-device) is delayed like the main output, so the two stay aligned.
         self._cue_delay = np.zeros((0, CHANNELS), np.float32)
         self._cues = np.zeros((0, CHANNELS), np.float32)
         # Prime the limiter so output frame n is mix frame n.
-        self._limiter.process(self._mix(self._limiter.latency))
-        self._queue_cues(1.0)
+        primer = self._mix(self.stage.latency)
+        self.stage.process(primer, np.empty_like(primer))
+        self._queue_cues()
 
     # -- controls -------------------------------------------------------------------------------------
     def post(self, command: Command | str, value: float | None = None) -> None:
-        """Queue a control from any thread; it takes effect at the next render().
+        """Queue a control from any thread. Gain controls go to the output stage (heard at its next
+        block); the others change the content from the next ``render_ahead``.
 
         Raises ValueError here, on the caller's thread, for anything that is not a ``Command``.
         """
-        self._commands.put((as_command(command), value))
+        command = as_command(command)
+        if command is Command.TOGGLE:
+            command = Command.RESUME if self._holding else Command.PAUSE
+        if command is Command.PAUSE and not self._quitting:
+            self._holding = True
+        elif command in (Command.RESUME, Command.NEXT, Command.REPEAT):
+            self._holding = False
+            if command is not Command.RESUME:
+                self.stage.post(Command.RESUME)    # a skip while paused plays on
+        if command is Command.QUIT:
+            self._quitting = True
+        if command in STAGE_COMMANDS:
+            self.stage.post(command, value)
+        if command not in (Command.PAUSE, Command.RESUME, Command.VOLUME):
+            self._commands.put((command, value))
 
     def _frames(self, seconds: float) -> int:
         return seconds_to_frames(seconds, self.rate_hz)
 
+    @property
+    def has_commands(self) -> bool:
+        """Content controls are waiting for the next ``render_ahead``."""
+        return not self._commands.empty()
+
     def _apply(self, command: Command, value: float | None) -> None:
-        """Act on one control; a command without a branch here raises (it is never silently ignored)."""
-        frames = self._frames
-        held = self._paused or self._pausing
+        """Act on one control on the render thread; a command without a branch here raises (it is
+        never silently ignored). Gain controls normally reach the stage from ``post`` directly."""
         if command is Command.TOGGLE:
-            command = Command.RESUME if held else Command.PAUSE
-        if command is Command.PAUSE:
-            if not held and not self._quitting:
-                self._pausing = True
-                self._paused_at = self._clock
-                self._pause.set(0.0, frames(PAUSE_FADE_S))
-        elif command is Command.RESUME:
-            if held:
-                self._resume()
+            command = Command.RESUME if self._holding else Command.PAUSE
+        if command in (Command.PAUSE, Command.RESUME, Command.VOLUME):
+            self.stage.post(command, value)
         elif command is Command.NEXT or command is Command.REPEAT:
-            if self._replan is not None and not self._quitting:
+            if self._replan is not None and not self._quit_applied:
                 self._skip(to_next=command is Command.NEXT)
         elif command is Command.EXTEND:
             if self._replan is not None and self._step_count:
                 self._extend(value if value is not None else EXTEND_S)
-        elif command is Command.VOLUME:
-            self._volume_db = float(np.clip(self._volume_db + (value or 0.0), *VOLUME_RANGE_DB))
-            self._volume.set(float(dsp.db_to_gain(self._volume_db)), frames(GAIN_RAMP_S))
         elif command is Command.BALANCE:
             levels = self.mixer.levels
             balance = float(np.clip(levels.balance_db + (value or 0.0), *BALANCE_RANGE_DB))
             self.mixer.levels = replace(levels, balance_db=balance)
         elif command is Command.QUIT:
-            if not self._quitting:
-                self._quitting = True
+            if not self._quit_applied:
+                self._quit_applied = True
                 self._stopped_early = self._clock < self.mixer.timeline.fade_out_start
-                self._quit.set(0.0, frames(value if value is not None else 3.0))
-                if self._paused:  # already silent: nothing to fade, the session ends at once
-                    self._end_override = self._out
         else:
             raise ValueError(f"Session has no handling for command {command!r}")
 
     def _skip(self, *, to_next: bool) -> None:
-        """next / repeat: re-plan from the next step or this step's first line, SKIP_DELAY_S from now."""
-        if self._paused or self._pausing:
-            self._resume(restart_line=False)
+        """next / repeat: re-plan from the next step or this step's first line, SKIP_DELAY_S from now
+        (a live player flushes what it rendered ahead when ``replans`` moves)."""
+        if self._paused or self._stop_at is not None:
+            self._skip_resume = True         # the stage's resume (posted with the skip) keeps the line
         timeline = self.mixer.timeline
         current = timeline.step_at(self._clock)
         in_outro = not timeline.steps or self._clock >= timeline.steps[-1].hold_end
@@ -188,6 +175,25 @@ class Session:
             self._switch(self._replan(start_step=target, start_line=0,
                                       origin=self._clock + self._frames(SKIP_DELAY_S),
                                       extra_holds=dict(timeline.extra_holds)))
+            self.replans += 1
+
+    def _follow_stage(self) -> None:
+        """Follow the stage's pauses and resumes (read from one atomic tuple) and its quit."""
+        hold = self.stage.hold
+        if hold != self._seen_hold:
+            pauses, resumes, fade_start, silent_at = hold
+            seen_pauses, seen_resumes = self._seen_hold[:2]
+            self._seen_hold = hold
+            if pauses > seen_pauses and self._paused_at is None:
+                self._paused_at = fade_start
+            if resumes > seen_resumes and (self._paused_at is not None or self._paused):
+                self._resume(restart_line=not self._skip_resume)
+            if pauses > resumes:             # a pause is under way: the clock stops where it is silent
+                self._stop_at = silent_at
+                self._paused_at = fade_start if self._paused_at is None else self._paused_at
+        if self.stage.quit_at is not None and self._end_override is None:
+            # Output frame n is mix frame n: the session ends where the quit fade is silent.
+            self._end_override = self._out if self._paused else self.stage.quit_at
 
     def _resume(self, *, restart_line: bool = True) -> None:
         frames = self._frames(PAUSE_FADE_S)
@@ -199,9 +205,8 @@ class Session:
                 self._switch(self._replan(start_step=first.step, start_line=first.line,
                                           origin=self._clock + frames,
                                           extra_holds=dict(self.mixer.timeline.extra_holds)))
-        self._paused = self._pausing = False
-        self._paused_at = None
-        self._pause.set(1.0, frames)
+        self._paused = self._skip_resume = False
+        self._paused_at = self._stop_at = None
 
     def _switch(self, timeline: Timeline) -> None:
         self.mixer.replan(timeline, self._clock)
@@ -219,61 +224,84 @@ class Session:
         self._clock += frames
         return block
 
+    @property
+    def paused(self) -> bool:
+        """The clock stands still (a pause has faded to silence): ``render_ahead`` has nothing to give."""
+        return self._paused and not self.finished
+
     def render(self, out: np.ndarray) -> int:
-        """Fill ``out`` ((frames, 2) float32) completely; return how many frames belong to the session."""
+        """Fill ``out`` ((frames, 2) float32) completely with the finished output (content, then the output
+        stage); return how many frames belong to the session."""
+        self.stage.poll()
+        block, written = self._content(len(out))
+        if block is None:
+            out.fill(0.0)
+            return written
+        guarded = self.stage.non_finite_blocks
+        self.stage.process(block, out, self.block_frame)
+        if self.stage.non_finite_blocks and not guarded:
+            log.warning("the mix held invalid samples (NaN or infinity); they were replaced by silence")
+        out[written:] = 0.0
+        return written
+
+    def render_ahead(self, out: np.ndarray) -> int | None:
+        """Fill ``out`` with the next content frames (mix frames, before the output stage) for a live
+        player's ring; return how many of them belong to the session (0 once finished). None while
+        paused: the clock stands still, nothing was rendered, the caller asks again later."""
+        block, written = self._content(len(out))
+        if block is None:
+            out.fill(0.0)
+            return None if self.paused else 0
+        out[:] = block
+        return written
+
+    def _content(self, frames: int) -> tuple[np.ndarray | None, int]:
+        """The next ``frames`` mix frames and how many output frames of them belong to the session;
+        (None, frames) while paused (the clock stands still), (None, 0) once finished."""
         while True:
             try:
                 command, value = self._commands.get_nowait()
             except queue.Empty:
                 break
             self._apply(command, value)
-        frames = len(out)
+        self._follow_stage()
         if self.finished:
-            out.fill(0.0)
-            return 0
+            return None, 0
         if self._paused and self._end_override is not None:
-            out.fill(0.0)
             self.finished = True
             self._publish()
-            return 0
+            return None, 0
         if self._paused:
-            out.fill(0.0)  # the clock stands still; the limiter keeps its (silent) state
             self._cues = np.zeros((frames, CHANNELS), np.float32)
             self._publish()
-            return frames
-        block = self._mix(frames)
-        gain = self._pause.take(frames)
-        if self._pausing and not self._pause.moving:
-            self._paused, self._pausing = True, False
-        gain = gain * self._quit.take(frames)
-        self._queue_cues(gain, frames)
-        gain = gain * self._volume.take(frames)
-        dsp.scale_frames(block, gain)
-        self._limiter.process(block, out=out)
-        if silence_non_finite(out):
-            self.non_finite_blocks += 1
-            if self.non_finite_blocks == 1:
-                log.warning("the mix held invalid samples (NaN or infinity); they were replaced by silence")
+            return None, frames
+        self.block_frame = self._clock
+        stop = self._stop_at
+        if stop is not None and stop < self._clock + frames:
+            # The pause fade reaches silence inside this block: mix up to there, silence after.
+            upto = max(stop - self._clock, 0)
+            block = np.zeros((frames, CHANNELS), np.float32)
+            block[:upto] = self._mix(upto)
+            self._paused, self._stop_at = True, None
+        else:
+            block = self._mix(frames)
+        self._queue_cues(frames)
         written = frames
-        if self._quitting and not self._quit.moving and self._end_override is None:
-            # Silent from the mix clock on; let the limiter's look-ahead drain, then stop.
-            self._end_override = self._clock
         end = self.mixer.timeline.end if self._end_override is None else self._end_override
         if self._out + frames >= end:
             written = max(0, end - self._out)
-            out[written:] = 0.0
             self.finished = True
         self._out += frames
         self._publish()
-        return written
+        return block, written
 
-    def _queue_cues(self, gain: float | np.ndarray, frames: int | None = None) -> None:
-        """Delay the cue bus of the frames just mixed by the limiter's latency (with pause/quit fades)."""
+    def _queue_cues(self, frames: int | None = None) -> None:
+        """Delay the cue bus of the frames just mixed by the limiter's latency (the cue player's own
+        output stage fades it on pause and quit)."""
         cues = self.mixer.render_cues()
         if cues is None:
             return
-        cues = dsp.scale_frames(cues.astype(np.float32), gain)  # (astype copies: the mixer keeps its bus)
-        self._cue_delay = np.concatenate([self._cue_delay, cues])
+        self._cue_delay = np.concatenate([self._cue_delay, cues.astype(np.float32)])
         if frames is not None:
             self._cues, self._cue_delay = self._cue_delay[:frames], self._cue_delay[frames:]
 
@@ -288,14 +316,14 @@ class Session:
     def _publish(self) -> None:
         # One tuple assignment (atomic): status() builds its snapshot from it on the reader's thread, so
         # the render path does no status work at all.
-        self._seen = (self._out, self.mixer.timeline, self._end_override, self._volume_db,
-                      self.mixer.levels.balance_db, self._paused or self._pausing, self.finished,
+        self._seen = (self._out, self.mixer.timeline, self._end_override, self.stage.volume_db,
+                      self.mixer.levels.balance_db, self._holding or self._paused, self.finished,
                       self._stopped_early)
 
     def status(self) -> Status:
         """A snapshot of where the session is (immutable; safe to call from any thread)."""
         return self._snapshot(*self._seen) if self._seen else self._snapshot(
-            0, self.mixer.timeline, None, self._volume_db, self.mixer.levels.balance_db, False, False, False)
+            0, self.mixer.timeline, None, self.stage.volume_db, self.mixer.levels.balance_db, False, False, False)
 
     @property
     def timeline(self) -> Timeline:

@@ -5,11 +5,13 @@ minutes left"``). ``mix.assemble.build_ambient_session`` builds the session; thi
 the command's words into its arguments and, with ``--cue-device``, splits the cue bus off to a second
 sound output so that only the therapist hears the cues:
 
-    room Player ── producer: session.render(block) ──► room ring ──► room device (music only)
+    room Player ── producer: session.render_ahead(block) ──► room ring ──► room device (music only)
                                    └── cue bus, same frames ──► CueFeed queue ──► cue Player ──► earbud
 
 Both players render ahead by the same amount and start together, so the cue is heard at its minute on
-the second device (the test holds it to ±50 ms on two virtual sinks).
+the second device (the test holds it to ±50 ms on two virtual sinks). Pause and quit fade on both: the
+cue player has an output stage of its own (gains only, no limiter) that gets the same pause, resume and
+quit as the room's, on the block each device is being sent.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from companion.mix.assemble import Cue
+from companion.controls import Command, as_command
 from companion.errors import BadInputError
+from companion.mix.assemble import Cue
+from companion.mix.output_stage import OutputStage
 
 log = logging.getLogger("companion")
 
@@ -78,8 +82,8 @@ def cue_audio_paths(cues: Sequence[Cue], *, voice: str | None = None, say=log.wa
 class CueFeed:
     """Carries the session's cue bus from the room player's producer to the cue player.
 
-    ``tap`` wraps the session for the room player: each ``render(out)`` also queues the cue bus of the
-    same frames. ``source`` is what the cue player renders: those blocks in order, silence and the end
+    ``tap`` wraps the session for the room player: each ``render_ahead(out)`` also queues the cue bus of
+    the same frames, and each pause, resume or quit posted to it also goes to ``cue_stage``. ``source`` is what the cue player renders: those blocks in order, silence and the end
     once the room has finished. Memory is bounded by the two players' rings (each renders only as far
     ahead as its ring allows).
     """
@@ -88,6 +92,7 @@ class CueFeed:
         self.session = session
         self._queue: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
         self.ended = threading.Event()
+        self.cue_stage = OutputStage(session.rate_hz, limit=False)
         self.tap = _Tap(self)
         self.source = _CueSource(self)
 
@@ -97,13 +102,28 @@ class _Tap:
         self._feed = feed
         self._session = feed.session
         self.rate_hz = self._session.rate_hz
+        self.stage = self._session.stage
 
     @property
     def finished(self) -> bool:
         return self._session.finished
 
-    def render(self, out: np.ndarray) -> int:
-        frames = self._session.render(out)
+    @property
+    def has_commands(self) -> bool:
+        return self._session.has_commands
+
+    @property
+    def replans(self) -> int:
+        return self._session.replans
+
+    @property
+    def block_frame(self) -> int:
+        return self._session.block_frame
+
+    def render_ahead(self, out: np.ndarray) -> int | None:
+        frames = self._session.render_ahead(out)
+        if frames is None:                  # paused: no frames, no cues
+            return None
         cues = np.empty_like(out)           # queued for the cue player's thread: a block of its own
         self._session.render_cues(cues)     # the cue bus of the same output frames
         if not self._feed.ended.is_set():          # nobody listens once the cue player has gone
@@ -113,7 +133,14 @@ class _Tap:
         return frames
 
     def post(self, command, value: float | None = None) -> None:
+        command = as_command(command)
+        if command is Command.TOGGLE:       # resolved once, so both outputs do the same
+            command = Command.RESUME if self._session.status().paused else Command.PAUSE
         self._session.post(command, value)
+        if command in (Command.PAUSE, Command.RESUME, Command.QUIT):
+            self._feed.cue_stage.post(command, value)
+        elif command in (Command.NEXT, Command.REPEAT):
+            self._feed.cue_stage.post(Command.RESUME)
 
     def status(self):
         return self._session.status()
@@ -129,9 +156,10 @@ class _CueSource:
     def __init__(self, feed: CueFeed) -> None:
         self._feed = feed
         self.rate_hz = feed.session.rate_hz
+        self.stage = feed.cue_stage
         self.finished = False
 
-    def render(self, out: np.ndarray) -> int:
+    def render_ahead(self, out: np.ndarray) -> int:
         while not self.finished:
             try:
                 block = self._feed._queue.get(timeout=0.2)

@@ -14,14 +14,14 @@ import numpy as np
 
 from companion import dsp
 from companion.media.decode import load_clip
-from companion.output.player import OutputDevice, _sounddevice, preferred_rate_hz
+from companion.output.device import OutputDevice, preferred_rate_hz, sounddevice_module
 
 GAP_S = 0.4
 EDGE_S = 0.02
 
 
 def play_clips(paths: Sequence[Path], device: OutputDevice) -> None:
-    sd = _sounddevice()
+    sd = sounddevice_module()
     rate_hz = preferred_rate_hz(device)
     for path in paths:
         audio = dsp.edge_fades(load_clip(path, rate_hz), rate_hz, fade_s=EDGE_S)

@@ -1,0 +1,131 @@
+"""The sound devices PortAudio offers, and which one a session plays on.
+
+The only place (with companion.output.stream) that imports sounddevice, and only when playback or a
+device listing is asked for, so ``companion render`` works on a machine without PortAudio. No PortAudio
+library or no output device at all raises ``DeviceError`` with one line naming the package to install and
+saying that ``companion render -o FILE`` works without a device; a device name that matches none or
+several raises ``BadInputError`` listing the choices.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from dataclasses import dataclass
+from types import ModuleType
+
+from companion import CHANNELS, ENGINE_RATE_HZ
+from companion.errors import BadInputError, DeviceError
+from companion.terminal.console import STDERR_LOCK
+
+NO_DEVICE_MESSAGE = (
+    "no sound output device found (connect or enable one; PortAudio comes from the libportaudio2 package, "
+    "which scripts/install-system.sh installs); `companion render -o FILE` works without a device"
+)
+NO_PORTAUDIO_MESSAGE = (
+    "the PortAudio library is not installed, so companion cannot play sound (install the libportaudio2 "
+    "package, or run scripts/install-system.sh); `companion render -o FILE` works without a device"
+)
+
+
+def sounddevice_module() -> ModuleType:
+    """Import sounddevice on first use; a missing PortAudio library becomes a DeviceError."""
+    try:
+        import sounddevice
+    except OSError as err:          # "PortAudio library not found"
+        raise DeviceError(NO_PORTAUDIO_MESSAGE) from err
+    return sounddevice
+
+
+def warm_up() -> None:
+    """Import sounddevice (PortAudio's device scan, ~0.3 s) on a background thread while the caller loads
+    the routine and builds the session; the first real use waits for it through the import lock."""
+
+    def load() -> None:
+        try:
+            with STDERR_LOCK:  # sounddevice points fd 2 at /dev/null while it scans: see companion.terminal.console
+                sounddevice_module()
+        except Exception:  # noqa: BLE001 - reported by the first real use, on the main thread
+            pass
+
+    thread = threading.Thread(target=load, name="companion-portaudio", daemon=True)
+    thread.start()
+    # An early exit (a bad routine, Ctrl-C) must not tear the interpreter down in the middle of PortAudio's
+    # device scan: that crashes inside PortAudio (exit 139 instead of a clean error). Wait for it at exit.
+    atexit.register(thread.join, 10.0)
+
+
+@dataclass(frozen=True)
+class OutputDevice:
+    index: int
+    name: str
+    hostapi: str
+    channels: int
+    default_rate_hz: int
+    is_default: bool
+
+    def describe(self) -> str:
+        return f"{self.index}: {self.name} ({self.hostapi})"
+
+
+def list_output_devices() -> list[OutputDevice]:
+    """Every device PortAudio can play to, in PortAudio's order. May be empty."""
+    sd = sounddevice_module()
+    try:
+        devices = sd.query_devices()
+        hostapis = sd.query_hostapis()
+        default_out = sd.default.device[1]
+    except sd.PortAudioError as err:
+        raise DeviceError(NO_DEVICE_MESSAGE) from err
+    if default_out is None or default_out < 0:
+        default_out = next((int(h["default_output_device"]) for h in hostapis
+                            if h["default_output_device"] >= 0), -1)
+    return [
+        OutputDevice(index=int(d["index"]), name=str(d["name"]), hostapi=str(hostapis[d["hostapi"]]["name"]),
+                     channels=int(d["max_output_channels"]), default_rate_hz=int(d["default_samplerate"]),
+                     is_default=int(d["index"]) == default_out)
+        for d in devices if d["max_output_channels"] > 0
+    ]
+
+
+def resolve_device(spec: str | int | None = None) -> OutputDevice:
+    """The output device named by ``spec``: an index, or part of a name (case-insensitive); None: default.
+
+    Raises DeviceError when there is no output device at all, BadInputError (listing the choices) when
+    ``spec`` matches none or several.
+    """
+    devices = list_output_devices()
+    if not devices:
+        raise DeviceError(NO_DEVICE_MESSAGE)
+    if spec is None or str(spec).strip() == "":
+        return next((d for d in devices if d.is_default), devices[0])
+    text = str(spec).strip()
+    if text.isdigit():
+        matches = [d for d in devices if d.index == int(text)]
+    else:
+        exact = [d for d in devices if d.name.lower() == text.lower()]
+        matches = exact or [d for d in devices if text.lower() in d.name.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    choices = "; ".join(d.describe() for d in (matches or devices))
+    why = "matches several output devices" if matches else "is not an output device"
+    raise BadInputError(f"--device {text!r} {why}; choose an index or part of a name from: {choices}",
+                        hint="`companion devices` lists them")
+
+
+def preferred_rate_hz(device: OutputDevice) -> int:
+    """The rate to build the session at so that nobody resamples.
+
+    Most host APIs report the rate the device (or the OS mixer) really runs at. ALSA's reported default is
+    only PortAudio's first guess (44,100 Hz for the `pulse`/`default` plugins, whatever the server runs
+    at), so there the engine rate is preferred when the device accepts it.
+    """
+    if device.hostapi == "ALSA" and device.default_rate_hz != ENGINE_RATE_HZ:
+        sd = sounddevice_module()
+        try:
+            sd.check_output_settings(device=device.index, channels=CHANNELS, dtype="float32",
+                                     samplerate=ENGINE_RATE_HZ)
+            return ENGINE_RATE_HZ
+        except Exception:  # noqa: BLE001 - any refusal means "not supported": use the device's own rate
+            pass
+    return device.default_rate_hz

@@ -1,0 +1,412 @@
+"""Live playback of a session through a sounddevice (PortAudio) output stream.
+
+Three threads, one direction:
+
+    render thread:   session.render_ahead(block) ──► ring of preallocated blocks (~0.5 s ahead)
+    audio callback:  ring block ──► session.stage.process (pause/quit/volume ramps, limiter) ──► outdata
+    main thread:     keys ──► session.post(...);  session.status() ──► status line / step log
+
+Why this split: the ring absorbs a slow moment of the render thread (a track change, the busy other
+core), but whatever sits in it has already been rendered. Controls that only change gain are applied by
+the output stage on the block being sent, so they are heard after one block and the device buffer (tens
+of milliseconds) whatever the ring holds. Controls that change the content (next, repeat) re-plan in the
+render thread, which then flushes the ring: the callback crossfades the block it was about to send into
+the first block of the new plan (equal power, one block, 21 ms) and drops what lay between.
+
+The callback contract: it fills the whole ``outdata``, never allocates beyond one block's numpy
+temporaries, never blocks, locks, prints or does I/O, and never waits for the render thread: an empty
+ring gives silence (counted as an underflow unless a pause or quit has already faded out). The ring is
+single-producer/single-consumer: the render thread owns ``_written`` and ``_flush_to``, the callback owns
+``_read`` (plain int stores are atomic under the GIL). The garbage collector is frozen and disabled while
+the stream runs; the render thread collects the young generation when it is well ahead. After the
+session's last sample the render thread appends silence longer than the device latency, because
+PortAudio drops the last latency's worth of audio of a stream stopped right away.
+
+Device errors while playing: the stream is closed, playback pauses (the ring keeps its place), the user
+is told, the default device is retried every second, and playback resumes exactly where it stopped with
+a short fade-in.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from companion import CHANNELS
+from companion.controls import Command
+from companion.errors import DeviceError
+from companion.mix.output_stage import OutputStage
+from companion.output.device import OutputDevice, sounddevice_module
+
+log = logging.getLogger("companion")
+
+BLOCK_FRAMES = 1024
+AHEAD_S = 0.5             # how far the render thread renders ahead of the callback (must stay under the
+                          # 0.7 s pause fade: the session stops its clock where that fade is silent)
+LATENCY_S = 0.05          # device buffer asked of PortAudio (see scripts/bench_player.py for the figures)
+PAUSED_POLL_S = 0.005     # while paused, how often the render thread looks for a resume
+RETRY_EVERY_S = 1.0       # device lost: how often the default device is tried again
+RETRY_FOR_S = 120.0       # ... and for how long before giving up
+
+
+class SessionLike(Protocol):
+    """What the player needs of companion.mix.session.Session (or the ambient cue feed's tap and source)."""
+
+    rate_hz: int
+    finished: bool
+    stage: OutputStage | None
+
+    def render_ahead(self, out: np.ndarray) -> int | None: ...
+    def post(self, command: Command | str, value: float | None = None) -> None: ...
+    def status(self): ...
+
+
+@dataclass
+class PlaybackResult:
+    """What happened, for the CLI's last line and the stats file."""
+
+    interrupted: bool = False        # Ctrl-C / SIGTERM
+    status: object | None = None     # the session's last Status
+    stopped_at: object | None = None  # its Status when a quit (q, Ctrl-C) was asked: where the person stopped
+    underflows: int = 0              # callback found the ring empty, or PortAudio flagged an underflow
+    device_underflows: int = 0       # PortAudio's output_underflow flags alone
+    ring_underruns: int = 0          # the ring was empty while the session was audible
+    blocks: int = 0                  # callbacks served
+    flushes: int = 0                 # ring flushes (next/repeat)
+    render_max_us: float = 0.0
+    render_mean_us: float = 0.0
+    callback_max_us: float = 0.0
+    device_errors: list[str] = field(default_factory=list)
+    stream_started_unix: float = 0.0
+
+
+class Player:
+    """Plays one session on one device; ``run()`` blocks until the session ends or is stopped.
+
+    ``on_tick(player)`` is called by the main thread a few times a second (keys, status line); it may call
+    ``post()``. ``interrupt()`` (signal handlers) asks for a ~1 s fade and marks the run interrupted.
+    """
+
+    def __init__(self, session: SessionLike, device: OutputDevice, *, block_frames: int = BLOCK_FRAMES,
+                 ahead_s: float = AHEAD_S, latency_s: float = LATENCY_S,
+                 say: Callable[[str], None] = lambda text: log.warning(text)) -> None:
+        self.session = session
+        self.stage: OutputStage | None = getattr(session, "stage", None)
+        self.device = device
+        self.rate_hz = int(session.rate_hz)
+        self.block_frames = block_frames
+        self.latency_s = latency_s
+        self._say = say
+        n_blocks = max(4, int(np.ceil(ahead_s * self.rate_hz / block_frames)) + 1)
+        self._ring = np.zeros((n_blocks, block_frames, CHANNELS), dtype=np.float32)
+        self._ring_frame = np.full(n_blocks, -1, dtype=np.int64)   # content frame of each block's start
+        self._n = n_blocks
+        self._written = 0           # render thread's count of blocks put in the ring
+        self._read = 0              # callback's count of blocks taken
+        self._flush_to = -1         # render thread: the first block of a new plan (older ones are dropped)
+        self._flushes = 0
+        self._scratch = np.zeros((block_frames, CHANNELS), dtype=np.float32)
+        self._producer_done = False
+        self._producer_error: BaseException | None = None
+        self._stop_producer = False
+        self._wake = threading.Event()
+        phase = (np.arange(block_frames, dtype=np.float64) + 0.5) / block_frames
+        self._ramp = (0.5 - 0.5 * np.cos(np.pi * phase)).astype(np.float32)[:, None]
+        self._ramp_out = np.ascontiguousarray(self._ramp[::-1])
+        self._power_in = np.sin(0.5 * np.pi * phase).astype(np.float32)[:, None]     # equal-power crossfade
+        self._power_out = np.cos(0.5 * np.pi * phase).astype(np.float32)[:, None]
+        self._ramp_next = False     # fade the next callback block in (after a device restart)
+        self._abort = False         # second Ctrl-C: fade this block out, then silence
+        self._abort_faded = False
+        self._device_underflows = 0
+        self._ring_underruns = 0
+        self._last_underrun_block = -1
+        self._blocks = 0
+        self._callback_max_s = 0.0
+        self._render_total_s = 0.0
+        self._render_max_s = 0.0
+        self._rendered = 0
+        self._interrupts = 0
+        self._quit_deadline: float | None = None
+        self._stream = None
+        self._stream_failed = threading.Event()
+        self.result = PlaybackResult()
+        self.tail_blocks = self._blocks_for(latency_s + 0.1) + 1   # silence after the end (PortAudio drops ~latency)
+
+    def _blocks_for(self, seconds: float) -> int:
+        return int(np.ceil(seconds * self.rate_hz / self.block_frames))
+
+    # ---- audio thread -------------------------------------------------------------------------------
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        """Send one prepared block through the output stage; silence when none is ready. Never fails."""
+        started = time.perf_counter()
+        if status.output_underflow:
+            self._device_underflows += 1
+        stage = self.stage
+        read, written = self._read, self._written
+        if read < written and not self._abort_faded:
+            slot = read % self._n
+            block = self._ring[slot]
+            frame = int(self._ring_frame[slot])
+            flush = self._flush_to
+            if read < flush < written:
+                # A re-plan: the block due now fades out as the new plan's first block fades in.
+                np.multiply(block, self._power_out, out=self._scratch)
+                block = self._ring[flush % self._n]
+                block *= self._power_in
+                block += self._scratch
+                frame = int(self._ring_frame[flush % self._n])
+                read = flush
+                self._flushes += 1
+            if stage is not None:
+                stage.process(block, outdata, frame if frame >= 0 else None)
+            else:
+                outdata[:] = block
+            if self._abort:
+                outdata *= self._ramp_out
+                self._abort_faded = True
+            elif self._ramp_next:
+                outdata *= self._ramp
+                self._ramp_next = False
+            self._read = read + 1
+        else:
+            if stage is not None:
+                stage.poll()
+            outdata.fill(0.0)
+            if self._abort:
+                self._abort_faded = True
+            elif not self._producer_done and (stage is None or stage.audible):
+                self._ring_underruns += 1
+                self._last_underrun_block = self._blocks
+        self._blocks += 1
+        took = time.perf_counter() - started
+        if took > self._callback_max_s:
+            self._callback_max_s = took
+
+    def _stream_finished(self) -> None:
+        if not self._drained() and not self._stop_producer:
+            self._stream_failed.set()
+
+    # ---- render thread ------------------------------------------------------------------------------
+    def _produce(self) -> None:
+        full_wait_s = 2 * self.block_frames / self.rate_hz     # ring full: two blocks will have been taken
+        session = self.session
+        calm_blocks = 0
+        try:
+            ended = False
+            tail = 0
+            while not self._stop_producer:
+                # One spare slot for a control: a re-plan is rendered (and flushed to) without waiting.
+                self._wake.clear()
+                pending = getattr(session, "has_commands", False)
+                if self._written - self._read >= (self._n if pending else self._n - 1):
+                    calm_blocks += 1
+                    if calm_blocks % 128 == 0:       # ~every 5 s, while well ahead: a cheap young-gen pass
+                        gc.collect(0)
+                    self._wake.wait(full_wait_s)
+                    continue
+                slot = self._written % self._n
+                block = self._ring[slot]
+                if ended:
+                    block.fill(0.0)
+                    self._ring_frame[slot] = -1
+                    tail -= 1
+                else:
+                    replans = getattr(session, "replans", 0)
+                    started = time.perf_counter()
+                    frames = session.render_ahead(block)
+                    took = time.perf_counter() - started
+                    if frames is None:               # paused: the clock stands still; look again soon
+                        time.sleep(PAUSED_POLL_S)
+                        continue
+                    self._rendered += 1
+                    self._render_total_s += took
+                    self._render_max_s = max(self._render_max_s, took)
+                    self._ring_frame[slot] = getattr(session, "block_frame", -1)
+                    if getattr(session, "replans", 0) != replans:
+                        self._flush_to = self._written
+                    ended = frames < self.block_frames or bool(session.finished)
+                    tail = self.tail_blocks
+                self._written += 1
+                if ended and tail <= 0:
+                    break
+        except BaseException as err:  # noqa: BLE001 - handed to the main thread, re-raised there
+            self._producer_error = err
+        finally:
+            self._producer_done = True
+
+    def _drained(self) -> bool:
+        return self._abort_faded or (self._producer_done and self._read >= self._written)
+
+    # ---- main thread --------------------------------------------------------------------------------
+    def post(self, command: Command | str, value: float | None = None) -> None:
+        if command == Command.QUIT:
+            self._expect_end_by(value if value is not None else 3.0)
+            if self.result.stopped_at is None:
+                self.result.stopped_at = self.session.status()
+        self.session.post(command, value)
+        self._wake.set()
+
+    def interrupt(self) -> None:
+        """First call: fade out over ~1 s and finish; a second call stops at once."""
+        self._interrupts += 1
+        self.result.interrupted = True
+        if self._interrupts == 1:
+            self.post(Command.QUIT, 1.0)
+        else:
+            self._stop_now()
+
+    def _expect_end_by(self, fade_s: float) -> None:
+        """A quit must be heard within its fade plus the ring and device buffers; past that, stop."""
+        deadline = time.monotonic() + fade_s + self._n * self.block_frames / self.rate_hz + self.latency_s + 1.0
+        self._quit_deadline = min(self._quit_deadline or deadline, deadline)
+
+    def _stop_now(self) -> None:
+        """Fade the block being played out over one block, then silence; the run ends."""
+        self._stop_producer = True
+        self._abort = True
+
+    def _open_stream(self, device_index: int | None) -> None:
+        sd = sounddevice_module()
+        self._stream_failed.clear()
+        stream = sd.OutputStream(samplerate=self.rate_hz, blocksize=self.block_frames, device=device_index,
+                                 channels=CHANNELS, dtype="float32", latency=self.latency_s,
+                                 callback=self._callback, finished_callback=self._stream_finished)
+        stream.start()
+        self._stream = stream
+        self.latency_s = float(stream.latency)      # what the device gave, not what was asked
+        self.tail_blocks = self._blocks_for(self.latency_s + 0.1) + 1
+
+    def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort() if self._stream_failed.is_set() else stream.stop()
+                stream.close()
+            except Exception as err:  # noqa: BLE001 - closing a broken stream may fail too; nothing to do
+                log.debug("closing the stream failed: %s", err)
+
+    def _recover(self, why: str) -> None:
+        """The device failed: pause (the ring keeps its place), retry the default device, resume."""
+        self.result.device_errors.append(why)
+        self._say(f"The sound device stopped ({why}). Paused; retrying the default sound device ...")
+        self._close_stream()
+        sd = sounddevice_module()
+        deadline = time.monotonic() + RETRY_FOR_S
+        while True:
+            try:
+                sd._terminate()          # re-enumerate: the device list is read once per initialisation
+                sd._initialize()
+                self._ramp_next = True
+                self._open_stream(None)
+                self._say("Resumed on the default sound device.")
+                return
+            except Exception as err:  # noqa: BLE001 - any PortAudio failure: wait and try again
+                if self._interrupts:          # Ctrl-C while waiting: nothing is playing, just end
+                    self._stop_now()
+                    self._abort_faded = True
+                    return
+                if time.monotonic() > deadline:
+                    raise DeviceError(f"the sound device stopped and none came back ({err})") from err
+                time.sleep(RETRY_EVERY_S)
+
+    def run(self, on_tick: Callable[[Player], None] | None = None, tick_s: float = 0.05) -> PlaybackResult:
+        """Play until the session's end (or a stop) has been heard; returns what happened."""
+        sounddevice_module()
+        producer = threading.Thread(target=self._produce, name="companion-render", daemon=True)
+        producer.start()
+        prefill = self._n // 2           # the device takes its first blocks in a burst
+        while self._written < prefill and not self._producer_done:
+            time.sleep(0.002)
+        _hold_gc()
+        try:
+            try:
+                self._open_stream(self.device.index)
+            except Exception as err:  # noqa: BLE001 - PortAudio refuses: one clear line
+                raise DeviceError(f"cannot open {self.device.describe()} at {self.rate_hz} Hz: {err}") from err
+            self.result.stream_started_unix = time.time()
+            while not self._drained():
+                if self._producer_error is not None:
+                    break
+                if self._stream_failed.is_set() or (self._stream is not None and not self._stream.active
+                                                    and not self._drained()):
+                    self._recover("the stream ended unexpectedly")
+                if self._quit_deadline is not None and time.monotonic() > self._quit_deadline:
+                    log.debug("the session did not end after quit; stopping")
+                    self._stop_now()
+                if on_tick is not None:
+                    on_tick(self)
+                else:
+                    time.sleep(tick_s)
+            # the ring is played; let the device's own buffer play out before stopping
+            time.sleep(min(self.latency_s, 0.5))
+        finally:
+            self._stop_producer = True
+            self._wake.set()
+            self._close_stream()
+            producer.join(timeout=2.0)
+            _release_gc()
+        if self._producer_error is not None:
+            raise self._producer_error
+        return self._finish()
+
+    def _finish(self) -> PlaybackResult:
+        r = self.result
+        r.status = self.session.status()
+        r.device_underflows = self._device_underflows
+        r.ring_underruns = self._ring_underruns
+        r.underflows = self._device_underflows + self._ring_underruns
+        r.blocks = self._blocks
+        r.flushes = self._flushes
+        r.render_mean_us = self._render_total_s / max(1, self._rendered) * 1e6
+        r.render_max_us = self._render_max_s * 1e6
+        r.callback_max_us = self._callback_max_s * 1e6
+        if self.stage is not None and self.stage.non_finite_blocks:     # counted in the callback, said here
+            log.warning("the mix held invalid samples (NaN or infinity) in %d block(s); they were played as "
+                        "silence", self.stage.non_finite_blocks)
+        return r
+
+    def write_stats(self, path: str) -> None:
+        """The run's figures as JSON (underflows, render times, stream start), for tests and benchmarks."""
+        figures = {k: v for k, v in vars(self.result).items() if k not in ("status", "stopped_at")}
+        figures.update(device=self.device.name, rate_hz=self.rate_hz, block_frames=self.block_frames,
+                       latency_s=self.latency_s, ring_blocks=self._n,
+                       last_ring_underrun_s=self._last_underrun_block * self.block_frames / self.rate_hz
+                       if self._last_underrun_block >= 0 else None)
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(figures, fh, indent=1)
+
+
+_gc_lock = threading.Lock()
+_gc_holders = 0
+_gc_was_enabled = True
+
+
+def _hold_gc() -> None:
+    """Keep the collector out of the audio path while any player runs (a full collection can hold the GIL
+    longer than a block period): collect once, freeze what is alive, disable. Counted, for two players."""
+    global _gc_holders, _gc_was_enabled
+    with _gc_lock:
+        if _gc_holders == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.collect()
+            gc.freeze()
+            gc.disable()
+        _gc_holders += 1
+
+
+def _release_gc() -> None:
+    global _gc_holders
+    with _gc_lock:
+        _gc_holders -= 1
+        if _gc_holders == 0:
+            gc.unfreeze()
+            if _gc_was_enabled:
+                gc.enable()
