@@ -87,3 +87,23 @@ def test_render_does_not_import_sounddevice():
     code = "import sys, companion.cli; assert 'sounddevice' not in sys.modules, 'imported eagerly'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("given", ["fast", "nan", "inf", "5", "-300", "1e9"])
+def test_a_bad_device_buffer_setting_is_one_line_naming_it_and_the_range(monkeypatch, given):
+    from companion.errors import BadInputError
+    from companion.output.stream import device_buffer_s
+
+    monkeypatch.setenv("COMPANION_DEVICE_BUFFER_MS", given)
+    with pytest.raises(BadInputError, match=r"COMPANION_DEVICE_BUFFER_MS='.*' is not a device buffer in "
+                                            r"milliseconds; allowed: 20 to 2000"):
+        device_buffer_s()
+
+
+def test_the_device_buffer_setting_is_read_in_milliseconds(monkeypatch):
+    from companion.output.stream import LATENCY_S, device_buffer_s
+
+    monkeypatch.setenv("COMPANION_DEVICE_BUFFER_MS", " 300 ")
+    assert device_buffer_s() == 0.3
+    monkeypatch.delenv("COMPANION_DEVICE_BUFFER_MS")
+    assert device_buffer_s() == LATENCY_S

@@ -1,0 +1,112 @@
+"""Keys answer at once on the real device path (PortAudio -> ALSA pulse plugin -> PulseAudio null sink).
+
+The music is a steady 375 Hz tone (128 frames a period at 48 kHz), so the level of each period is exact
+and the first period a control changes is found to the millisecond. Keys go through a pseudo terminal;
+the capture's clock comes from parec's chunk arrival times (tests.conftest.Capture), so the delay
+measured includes the capture's own (~10-20 ms): an upper bound. The bound asserted is generous
+(0.3 s, "well under a second"; ~75 ms measured): scripts/bench_player.py measures the median and max
+properly. Gains applied where content is rendered ahead (as before) are heard after the 0.5 s ring:
+~1.0-1.1 s with the old 0.3 s device buffer, 541 ms with today's.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import Capture, drain_into
+
+sf = pytest.importorskip("soundfile")
+
+COMPANION = os.path.join(os.path.dirname(sys.executable), "companion")
+RATE_HZ = 48_000
+PERIOD = 128                     # frames of one 375 Hz period
+CHANGE_DB = 0.005                # a level change this small is already visible on a steady tone
+HEARD_WITHIN_S = 0.3
+
+ROUTINE_TOML = """
+name = "Key test"
+description = "One long hold over a steady tone."
+[session]
+music = "tone.wav"
+fade_in_s = 5
+fade_out_s = 15
+chimes = false
+
+[[steps]]
+id = "hold"
+title = "Holding"
+do = "Rest"
+lines = [{ text = "Rest.", clip = "blip.wav" }]
+hold = 60
+"""
+
+
+
+
+def period_levels_db(left: np.ndarray) -> np.ndarray:
+    periods = len(left) // PERIOD
+    power = np.mean(left[: periods * PERIOD].astype(np.float64).reshape(periods, PERIOD) ** 2, axis=1)
+    return 10 * np.log10(power + 1e-20)
+
+
+def first_change_s(levels: np.ndarray, at_s: float) -> float:
+    """Seconds from ``at_s`` (capture time) to the first period whose level left the steady level."""
+    first = int(at_s * RATE_HZ) // PERIOD
+    before = levels[first - 40: first - 2]
+    assert np.ptp(before) < CHANGE_DB, "the tone is steady before the key"
+    moved = np.flatnonzero(np.abs(levels[first: first + 2 * RATE_HZ // PERIOD] - np.median(before)) > CHANGE_DB)
+    assert len(moved), "the key changed the sound within 2 s"
+    return int(moved[0]) * PERIOD / RATE_HZ
+
+
+def test_pause_and_volume_are_heard_well_under_a_second(virtual_sound, tmp_path):
+    t = np.arange(90 * RATE_HZ) / RATE_HZ
+    tone = (0.1 * np.sin(2 * np.pi * 375.0 * t)).astype(np.float32)
+    sf.write(tmp_path / "tone.wav", np.repeat(tone[:, None], 2, axis=1), RATE_HZ, subtype="FLOAT")
+    blip = (0.05 * np.sin(2 * np.pi * 600 * t[: RATE_HZ // 4]) * np.hanning(RATE_HZ // 4)).astype(np.float32)
+    sf.write(tmp_path / "blip.wav", blip, RATE_HZ, subtype="FLOAT")
+    (tmp_path / "keys.toml").write_text(ROUTINE_TOML)
+    env = {k: v for k, v in os.environ.items() if k != "COMPANION_DEVICE_BUFFER_MS"}   # the default buffer
+    env.update(virtual_sound.env)
+
+    capture = Capture(virtual_sound, "room")
+    time.sleep(0.5)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([COMPANION, "play", str(tmp_path / "keys.toml"), "--device", "companion_room"],
+                            stdin=slave, stdout=slave, stderr=slave, env=env)
+    output: list[bytes] = []
+    threading.Thread(target=drain_into, args=(master, output), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 30
+        while b"Playing" not in b"".join(output):
+            assert time.monotonic() < deadline and proc.poll() is None, b"".join(output)[-300:]
+            time.sleep(0.01)
+        time.sleep(8.0)                        # past the fade-in and the one line: a steady tone
+        pressed = {}
+        for key, kind in ((b"-", "volume"), (b" ", "pause")):
+            pressed[kind] = time.monotonic()
+            os.write(master, key)
+            time.sleep(1.5)
+        os.write(master, b"q")
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(slave)
+        os.close(master)
+        time.sleep(0.3)
+        audio = capture.stop()
+    assert proc.returncode == 0, b"".join(output)[-300:]
+    levels = period_levels_db(audio[:, 0])
+    for kind, at in pressed.items():
+        heard_s = first_change_s(levels, at - capture.t0)
+        assert heard_s <= HEARD_WITHIN_S, f"{kind} heard {1000 * heard_s:.0f} ms after the key (wanted <= 300 ms)"
