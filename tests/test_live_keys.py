@@ -110,3 +110,62 @@ def test_pause_and_volume_are_heard_well_under_a_second(virtual_sound, tmp_path)
     for kind, at in pressed.items():
         heard_s = first_change_s(levels, at - capture.t0)
         assert heard_s <= HEARD_WITHIN_S, f"{kind} heard {1000 * heard_s:.0f} ms after the key (wanted <= 300 ms)"
+
+
+# ------------------------------------------------------------------ next: the ring is flushed, crossfaded
+def test_next_flushes_the_ring_with_a_crossfade_so_the_next_step_comes_sooner(tmp_path, monkeypatch):
+    """The player's own threads without a device: the render thread fills the ring, the test plays the
+    callback's part at the device's pace (after each block the ring is full again, as when the render
+    thread keeps ahead). 'next' re-plans 0.8 s after the render thread's clock; flushing what was rendered
+    ahead brings step two's first line to ~0.8 s after the key instead of ~1.4 s (the 0.6 s ring in front).
+    The key comes in step one's hold (the steady tone alone) and the jump is crossfaded: around it, no
+    sample step more than twice the tone's own (a hard cut between two points of the tone: ~30x)."""
+    from types import SimpleNamespace
+
+    from companion.controls import Command
+    from companion.mix.assemble import build_session
+    from companion.output.device import OutputDevice
+    from companion.output.stream import RENDER_BLOCKS, Player
+    from companion.plan.routine import load_routine
+    from tests import sessionkit as kit
+
+    monkeypatch.setenv("COMPANION_CACHE_DIR", str(tmp_path / "cache"))
+    kit.make_material(tmp_path)
+
+    def build():
+        return build_session(load_routine(kit.three_steps(tmp_path, "v")), music=[str(tmp_path / "music")], seed=0)
+
+    session = build()
+    hold = session.timeline.steps[0]
+    natural = np.abs(np.diff(kit.render_all(build(), 1024)[hold.hold_start: hold.hold_end], axis=0)).max()
+    player = Player(session, OutputDevice(0, "none", "test", 2, RATE_HZ, True))
+    producer = threading.Thread(target=player._produce, daemon=True)
+    producer.start()
+    full = player._n - 2 * RENDER_BLOCKS
+    block, ok = np.zeros((1024, 2), np.float32), SimpleNamespace(output_underflow=False)
+    post_at = (hold.hold_start + RATE_HZ) // 1024
+    heard_frames, outs = [], []
+    try:
+        for i in range(post_at + int(3.0 * RATE_HZ / 1024)):
+            deadline = time.monotonic() + 5
+            while player._written - player._read < full and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            if i == post_at:
+                player.post(Command.NEXT)
+                time.sleep(0.05)             # the render thread re-plans (and flushes) at once
+            player._callback(block, 1024, None, ok)
+            heard_frames.append(player.stage.frame - 1024)
+            outs.append(block.copy())
+    finally:
+        player._stop_producer = True
+        player._wake.set()
+        producer.join(timeout=5)
+        session.close()
+    second = next(e for e in session.timeline.voice if e.step == 1)
+    heard_at = next(i for i, f in enumerate(heard_frames) if f <= second.start < f + 1024)
+    after_s = (heard_at - post_at) * 1024 / RATE_HZ
+    assert after_s <= 1.1, f"step two's first line heard {after_s:.2f} s after the key (wanted <= 1.1 s)"
+    assert player._flushes == 1 and player._ring_underruns == 0
+    around = np.concatenate(outs[post_at - 4: post_at + 8])
+    step = np.abs(np.diff(around, axis=0)).max()
+    assert step <= 2 * natural, f"largest step {step:.4f} around the flush vs {natural:.4f} in the hold: a click"

@@ -2,7 +2,7 @@
 
 Three threads, one direction:
 
-    render thread:   session.render_ahead(block) ──► ring of preallocated blocks (~0.5 s ahead)
+    render thread:   session.render_ahead(4 blocks) ──► ring of preallocated blocks (~0.5 s ahead)
     audio callback:  ring block ──► session.stage.process (pause/quit/volume ramps, limiter) ──► outdata
     main thread:     keys ──► session.post(...);  session.status() ──► status line / step log
 
@@ -49,8 +49,10 @@ from companion.output.device import OutputDevice, sounddevice_module
 log = logging.getLogger("companion")
 
 BLOCK_FRAMES = 1024
-AHEAD_S = 0.5             # how far the render thread renders ahead of the callback (must stay under the
-                          # 0.7 s pause fade: the session stops its clock where that fade is silent)
+RENDER_BLOCKS = 4         # blocks the render thread renders per wake-up: a quarter of the wake-ups
+AHEAD_S = 0.5             # how far the render thread renders ahead of the callback, plus one spare
+                          # chunk (0.6 s in all: it must stay under the 0.7 s pause fade, because the
+                          # session stops its clock where that fade is silent)
 LATENCY_S = 0.05          # device buffer asked of PortAudio: PortAudio gives 42.7 ms (two 1024-frame blocks);
                           # keys are heard in ~75 ms (scripts/bench_player.py)
 BUFFER_ENV = "COMPANION_DEVICE_BUFFER_MS"   # a larger buffer for a machine too busy to keep a small one fed
@@ -106,8 +108,8 @@ class PlaybackResult:
     ring_underruns: int = 0          # the ring was empty while the session was audible
     blocks: int = 0                  # callbacks served
     flushes: int = 0                 # ring flushes (next/repeat)
-    render_max_us: float = 0.0
-    render_mean_us: float = 0.0
+    render_max_us: float = 0.0      # the longest render call (RENDER_BLOCKS blocks)
+    render_mean_us: float = 0.0     # per block
     callback_max_us: float = 0.0
     device_errors: list[str] = field(default_factory=list)
     stream_started_unix: float = 0.0
@@ -130,7 +132,8 @@ class Player:
         self.block_frames = block_frames
         self.latency_s = device_buffer_s() if latency_s is None else latency_s
         self._say = say
-        n_blocks = max(4, int(np.ceil(ahead_s * self.rate_hz / block_frames)) + 1)
+        chunks = max(2, int(np.ceil(ahead_s * self.rate_hz / block_frames / RENDER_BLOCKS)) + 1)
+        n_blocks = chunks * RENDER_BLOCKS       # a chunk never wraps around the ring's end
         self._ring = np.zeros((n_blocks, block_frames, CHANNELS), dtype=np.float32)
         self._ring_frame = np.full(n_blocks, -1, dtype=np.int64)   # content frame of each block's start
         self._n = n_blocks
@@ -222,45 +225,49 @@ class Player:
 
     # ---- render thread ------------------------------------------------------------------------------
     def _produce(self) -> None:
-        full_wait_s = 2 * self.block_frames / self.rate_hz     # ring full: two blocks will have been taken
+        chunk = RENDER_BLOCKS
+        chunk_frames = chunk * self.block_frames
+        full_wait_s = chunk_frames / self.rate_hz            # ring full: a chunk will have been taken
+        offsets = np.arange(chunk, dtype=np.int64) * self.block_frames
         session = self.session
-        calm_blocks = 0
+        calm = 0
         try:
             ended = False
             tail = 0
             while not self._stop_producer:
-                # One spare slot for a control: a re-plan is rendered (and flushed to) without waiting.
+                # One spare chunk for a control: a re-plan is rendered (and flushed to) without waiting.
                 self._wake.clear()
                 pending = getattr(session, "has_commands", False)
-                if self._written - self._read >= (self._n if pending else self._n - 1):
-                    calm_blocks += 1
-                    if calm_blocks % 128 == 0:       # ~every 5 s, while well ahead: a cheap young-gen pass
+                if self._written - self._read > self._n - (chunk if pending else 2 * chunk):
+                    calm += 1
+                    if calm % 32 == 0:       # ~every 3 s, while well ahead: a cheap young-gen pass
                         gc.collect(0)
                     self._wake.wait(full_wait_s)
                     continue
                 slot = self._written % self._n
-                block = self._ring[slot]
+                view = self._ring[slot: slot + chunk].reshape(chunk_frames, CHANNELS)
                 if ended:
-                    block.fill(0.0)
-                    self._ring_frame[slot] = -1
-                    tail -= 1
+                    view.fill(0.0)
+                    self._ring_frame[slot: slot + chunk] = -1
+                    tail -= chunk
                 else:
                     replans = getattr(session, "replans", 0)
                     started = time.perf_counter()
-                    frames = session.render_ahead(block)
+                    frames = session.render_ahead(view)
                     took = time.perf_counter() - started
                     if frames is None:               # paused: the clock stands still; look again soon
                         time.sleep(PAUSED_POLL_S)
                         continue
-                    self._rendered += 1
+                    self._rendered += chunk
                     self._render_total_s += took
                     self._render_max_s = max(self._render_max_s, took)
-                    self._ring_frame[slot] = getattr(session, "block_frame", -1)
+                    first = getattr(session, "block_frame", -1)
+                    self._ring_frame[slot: slot + chunk] = first + offsets if first >= 0 else -1
                     if getattr(session, "replans", 0) != replans:
                         self._flush_to = self._written
-                    ended = frames < self.block_frames or bool(session.finished)
+                    ended = frames < chunk_frames or bool(session.finished)
                     tail = self.tail_blocks
-                self._written += 1
+                self._written += chunk
                 if ended and tail <= 0:
                     break
         except BaseException as err:  # noqa: BLE001 - handed to the main thread, re-raised there
