@@ -92,7 +92,7 @@ def test_render_does_not_import_sounddevice():
 @pytest.mark.parametrize("given", ["fast", "nan", "inf", "5", "-300", "1e9"])
 def test_a_bad_device_buffer_setting_is_one_line_naming_it_and_the_range(monkeypatch, given):
     from companion.errors import BadInputError
-    from companion.output.stream import device_buffer_s
+    from companion.output.device import device_buffer_s
 
     monkeypatch.setenv("COMPANION_DEVICE_BUFFER_MS", given)
     with pytest.raises(BadInputError, match=r"COMPANION_DEVICE_BUFFER_MS='.*' is not a device buffer in "
@@ -101,7 +101,7 @@ def test_a_bad_device_buffer_setting_is_one_line_naming_it_and_the_range(monkeyp
 
 
 def test_the_device_buffer_setting_is_read_in_milliseconds(monkeypatch):
-    from companion.output.stream import LATENCY_S, device_buffer_s
+    from companion.output.device import LATENCY_S, device_buffer_s
 
     monkeypatch.setenv("COMPANION_DEVICE_BUFFER_MS", " 300 ")
     assert device_buffer_s() == 0.3

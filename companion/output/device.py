@@ -1,4 +1,4 @@
-"""The sound devices PortAudio offers, and which one a session plays on.
+"""The sound devices PortAudio offers, which one a session plays on, and how large a buffer to ask of it.
 
 The only place (with companion.output.stream) that imports sounddevice, and only when playback or a
 device listing is asked for, so ``companion render`` works on a machine without PortAudio. No PortAudio
@@ -10,6 +10,7 @@ several raises ``BadInputError`` listing the choices.
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 from dataclasses import dataclass
 from types import ModuleType
@@ -22,6 +23,10 @@ NO_DEVICE_MESSAGE = (
     "no sound output device found (connect or enable one; PortAudio comes from the libportaudio2 package, "
     "which scripts/install-system.sh installs); `companion render -o FILE` works without a device"
 )
+LATENCY_S = 0.05          # device buffer asked of PortAudio: PortAudio gives 42.7 ms (two 1024-frame blocks);
+                          # keys are heard in ~75 ms (scripts/bench_player.py)
+BUFFER_ENV = "COMPANION_DEVICE_BUFFER_MS"   # a larger buffer for a machine too busy to keep a small one fed
+BUFFER_RANGE_MS = (20, 2000)
 NO_PORTAUDIO_MESSAGE = (
     "the PortAudio library is not installed, so companion cannot play sound (install the libportaudio2 "
     "package, or run scripts/install-system.sh); `companion render -o FILE` works without a device"
@@ -129,3 +134,25 @@ def preferred_rate_hz(device: OutputDevice) -> int:
         except Exception:  # noqa: BLE001 - any refusal means "not supported": use the device's own rate
             pass
     return device.default_rate_hz
+
+
+def device_buffer_s() -> float:
+    """The device buffer to ask for: ``COMPANION_DEVICE_BUFFER_MS`` when set, else ``LATENCY_S``.
+
+    Why a knob: on a machine so busy that the sound server itself is starved (measured: load average 14
+    on 2 cores; a C callback and a real-time player thread dropped out just the same), only a larger
+    buffer prevents dropouts, and keys are then heard that much later. Raises BadInputError for a value
+    that is not a number of milliseconds in ``BUFFER_RANGE_MS``.
+    """
+    given = os.environ.get(BUFFER_ENV, "").strip()
+    if not given:
+        return LATENCY_S
+    try:
+        ms = float(given)
+    except ValueError:
+        ms = float("nan")
+    low, high = BUFFER_RANGE_MS
+    if not low <= ms <= high:          # (also false for nan and inf)
+        raise BadInputError(f"{BUFFER_ENV}={given!r} is not a device buffer in milliseconds; allowed: {low} to {high}",
+                            hint=f"for example {BUFFER_ENV}=300, or unset it for the default {LATENCY_S * 1000:.0f} ms")
+    return ms / 1000.0

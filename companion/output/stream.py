@@ -32,7 +32,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,9 +41,9 @@ import numpy as np
 
 from companion import CHANNELS
 from companion.controls import Command
-from companion.errors import BadInputError, DeviceError
+from companion.errors import DeviceError
 from companion.mix.output_stage import OutputStage
-from companion.output.device import OutputDevice, sounddevice_module
+from companion.output.device import OutputDevice, device_buffer_s, sounddevice_module
 
 log = logging.getLogger("companion")
 
@@ -53,35 +52,9 @@ RENDER_BLOCKS = 4         # blocks the render thread renders per wake-up: a quar
 AHEAD_S = 0.5             # how far the render thread renders ahead of the callback, plus one spare
                           # chunk (0.6 s in all: it must stay under the 0.7 s pause fade, because the
                           # session stops its clock where that fade is silent)
-LATENCY_S = 0.05          # device buffer asked of PortAudio: PortAudio gives 42.7 ms (two 1024-frame blocks);
-                          # keys are heard in ~75 ms (scripts/bench_player.py)
-BUFFER_ENV = "COMPANION_DEVICE_BUFFER_MS"   # a larger buffer for a machine too busy to keep a small one fed
-BUFFER_RANGE_MS = (20, 2000)
 PAUSED_POLL_S = 0.005     # while paused, how often the render thread looks for a resume
 RETRY_EVERY_S = 1.0       # device lost: how often the default device is tried again
 RETRY_FOR_S = 120.0       # ... and for how long before giving up
-
-
-def device_buffer_s() -> float:
-    """The device buffer to ask for: ``COMPANION_DEVICE_BUFFER_MS`` when set, else ``LATENCY_S``.
-
-    Why a knob: on a machine so busy that the sound server itself is starved (measured: load average 14
-    on 2 cores; a C callback and a real-time player thread dropped out just the same), only a larger
-    buffer prevents dropouts, and keys are then heard that much later. Raises BadInputError for a value
-    that is not a number of milliseconds in ``BUFFER_RANGE_MS``.
-    """
-    given = os.environ.get(BUFFER_ENV, "").strip()
-    if not given:
-        return LATENCY_S
-    try:
-        ms = float(given)
-    except ValueError:
-        ms = float("nan")
-    low, high = BUFFER_RANGE_MS
-    if not low <= ms <= high:          # (also false for nan and inf)
-        raise BadInputError(f"{BUFFER_ENV}={given!r} is not a device buffer in milliseconds; allowed: {low} to {high}",
-                            hint=f"for example {BUFFER_ENV}=300, or unset it for the default {LATENCY_S * 1000:.0f} ms")
-    return ms / 1000.0
 
 
 class SessionLike(Protocol):
