@@ -138,4 +138,29 @@ def check(file: str) -> None:
     click.echo(f"OK: {visible(loaded.name)}: {clock(round(timeline.total_s))}, {len(loaded.steps)} steps, {lines} lines{made}.")
 
 
+@routines.command("new")
+@click.argument("file", metavar="FILE")
+@click.option("--from", "from_builtin", metavar="BUILTIN", default=None,
+              help="Start from a copy of this built-in routine (see `companion routines`).")
+def new(file: str, from_builtin: str | None) -> None:
+    """Write a new routine file that works as written: a short commented template, or a built-in's copy.
+
+    Never overwrites a file. The template's lines are built-in lines, so it plays at once with the
+    built-in voice; change the words, then record them in your own voice with `companion record FILE`.
+
+    \b
+    Examples:
+      companion routines new my-routine.toml
+      companion routines new evening.toml --from wind-down
+      companion routines check my-routine.toml
+    """
+    from pathlib import Path
+
+    from companion.studio.new_routine import write_new_routine
+
+    path = write_new_routine(Path(file), from_builtin)
+    click.echo(f"Wrote {path}. Check it with 'companion routines check {path}', play it with "
+               f"'companion play {path}', record your voice with 'companion record {path}'.")
+
+
 COMMANDS = [routines]
