@@ -77,8 +77,8 @@ def _log_warnings_as_lines() -> None:
 
 
 # Command modules in this package, each exporting COMMANDS = [click commands], in help order.
-COMMAND_MODULES: tuple[str, ...] = ("play", "render", "ambient", "routines", "voices", "devices", "music", "config",
-                                    "help")
+COMMAND_MODULES: tuple[str, ...] = ("play", "render", "ambient", "routines", "record", "voices", "devices",
+                                    "music", "config", "help")
 
 
 def _attach() -> None:
