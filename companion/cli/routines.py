@@ -35,13 +35,14 @@ def routine_plan(routine: Routine, minutes: float | None = None) -> Timeline:
 @click.group(invoke_without_command=True)
 @click.pass_context
 def routines(ctx: click.Context) -> None:
-    """List the built-in routines with their length and number of steps.
+    """List the built-in and installed routines with their length and number of steps.
 
     \b
     Examples:
       companion routines                       # the built-ins
       companion routines show wind-down        # one routine as a printable sheet
       companion routines check my-routine.toml # validate your own routine
+      companion routines install evening-neck.companion.zip
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -56,7 +57,31 @@ def routines(ctx: click.Context) -> None:
         if routine.description:
             click.echo(textwrap.fill(visible(routine.description), width=78, initial_indent=" " * 4,
                                      subsequent_indent=" " * 4))
+    _list_installed()
     click.echo("\nPlay one with 'companion play NAME'; print its steps with 'companion routines show NAME'.")
+
+
+def _list_installed() -> None:
+    """The routines installed from packs, marked as such and with their author."""
+    from companion.errors import BadInputError
+    from companion.packs.installed import installed_routines
+    from companion.terminal.visible import visible
+
+    found = installed_routines()
+    if not found:
+        return
+    click.echo("\nInstalled routines:")
+    width = max(len(r.name) for r in found)
+    for item in found:
+        author = visible(item.manifest.author) if item.manifest else "unknown author"
+        try:
+            routine = load_routine(item.routine_file)
+        except BadInputError as err:
+            click.echo(f"  {item.name:<{width}}  (installed, by {author}) cannot be read: {visible(str(err))}")
+            continue
+        length = mmss(routine_plan(routine).total_s)
+        click.echo(f"  {item.name:<{width}}  {length:>5}  {len(routine.steps):>2} steps  "
+                   f"{visible(routine.name)} (installed, by {author})")
 
 
 @routines.command()
@@ -161,6 +186,52 @@ def new(file: str, from_builtin: str | None) -> None:
     path = write_new_routine(Path(file), from_builtin)
     click.echo(f"Wrote {path}. Check it with 'companion routines check {path}', play it with "
                f"'companion play {path}', record your voice with 'companion record {path}'.")
+
+
+@routines.command("install")
+@click.argument("source", metavar="FILE.zip|FOLDER")
+@click.option("--replace", is_flag=True, help="Replace an installed routine of the same name without asking.")
+def install(source: str, replace: bool) -> None:
+    """Install a routine pack (made with `companion pack`) so `companion play NAME` plays it.
+
+    Everything is checked before anything is installed: the file names, types and sizes, the
+    manifest's hashes, and the routine itself. A name that is installed already is replaced only if you
+    agree (or give --replace).
+
+    \b
+    Examples:
+      companion routines install evening-neck.companion.zip
+      companion routines install ~/Downloads/evening-neck/ --replace
+      companion play evening-neck
+    """
+    import sys
+    from pathlib import Path
+
+    from companion.packs.install import install as install_pack
+    from companion.terminal.visible import visible
+
+    def ask(name: str) -> bool:
+        return click.confirm(f"A routine named '{name}' is installed already. Replace it?", default=False)
+
+    done = install_pack(Path(source), replace=replace, confirm=ask if sys.stdin.isatty() else None)
+    verb = "Replaced" if done.replaced else "Installed"
+    click.echo(f"{verb} '{visible(done.manifest.title)}' by {visible(done.manifest.author)} as {done.name}. "
+               f"Play it with 'companion play {done.name}'.")
+
+
+@routines.command("remove")
+@click.argument("name")
+def remove(name: str) -> None:
+    """Remove an installed routine (its recordings and music go with it; built-ins cannot be removed).
+
+    \b
+    Examples:
+      companion routines remove evening-neck
+    """
+    from companion.packs.installed import remove_installed
+
+    remove_installed(name)
+    click.echo(f"Removed the installed routine '{name}'.")
 
 
 COMMANDS = [routines]

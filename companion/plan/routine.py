@@ -21,6 +21,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 from companion.assets import routines_dir
+from companion.datadir import installed_routine_file
 from companion.errors import RoutineError
 from companion.media.library import AUDIO_EXTENSIONS
 from companion.plan.numbers import checked_number
@@ -108,7 +109,8 @@ def builtin_names() -> list[str]:
 
 
 def resolve_routine_path(name_or_path: str | Path) -> tuple[Path, str | None]:
-    """A ROUTINE argument is a built-in name or a path; return the file and the built-in name if any."""
+    """A ROUTINE argument is a built-in name, a path, or the name of an installed pack; return the file
+    and the built-in name if any."""
     text = str(name_or_path)
     builtin = routines_dir() / f"{text}.toml"
     if "/" not in text and "\\" not in text and not text.endswith(".toml") and builtin.is_file():
@@ -121,6 +123,9 @@ def resolve_routine_path(name_or_path: str | Path) -> tuple[Path, str | None]:
         raise RoutineError(f"'{text}' is an audio file, not a routine", hint=music_hint)
     if path.exists():          # a FIFO or a device too: read_text_file says what it is
         return path, None
+    installed = installed_routine_file(text)
+    if installed is not None:       # a pack installed with `companion routines install`
+        return installed, None
     names = builtin_names()
     raise RoutineError(f"no routine named '{text}' and no such file",
                        hint=did_you_mean(text, names, listing="built-in routines"))
