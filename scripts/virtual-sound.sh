@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A virtual sound device for tests and CI on a machine with no sound card.
 #
-#   scripts/virtual-sound.sh start [--sinks room,cue] [--dir DIR]   # start it; prints the env lines
+#   scripts/virtual-sound.sh start [--sinks room,cue] [--sources mic] [--dir DIR]   # start; prints env lines
 #   eval "$(scripts/virtual-sound.sh env [--dir DIR])"              # point this shell at it
 #   scripts/virtual-sound.sh stop [--dir DIR]                       # stop it (by its PID)
 #   scripts/virtual-sound.sh status [--dir DIR]
@@ -13,18 +13,23 @@
 # user's own ~/.asoundrc is never touched) makes `default` the first sink and adds one PCM
 # per sink named `companion_SINK`. Start it BEFORE importing sounddevice: PortAudio enumerates devices once.
 # `parec --device=SINK.monitor --raw --format=float32le --rate=48000 --channels=2` records what was played,
-# bit-exactly. DIR defaults to $COMPANION_SOUND_DIR or /tmp/companion-sound-$UID.
+# bit-exactly. Each name in --sources is a microphone to record from: a mono null sink NAME whose monitor
+# is the input (`pacat --device=NAME` plays into it at real time), reached as the ALSA PCM `companion_NAME`;
+# the first is the default source. DIR defaults to $COMPANION_SOUND_DIR or /tmp/companion-sound-$UID.
 set -euo pipefail
 
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
 dir="${COMPANION_SOUND_DIR:-${TMPDIR:-/tmp}/companion-sound-$(id -u)}"
 sinks="room"
+sources=""
 rate_hz=48000
 while [ $# -gt 0 ]; do
   case "$1" in
     --sinks) sinks="$2"; shift 2 ;;
     --sinks=*) sinks="${1#*=}"; shift ;;
+    --sources) sources="$2"; shift 2 ;;
+    --sources=*) sources="${1#*=}"; shift ;;
     --dir) dir="$2"; shift 2 ;;
     --dir=*) dir="${1#*=}"; shift ;;
     *) echo "virtual-sound.sh: unknown option '$1'" >&2; exit 2 ;;
@@ -74,6 +79,11 @@ start() {
     [ -z "$first" ] && first="$sink"
     load+=(-L "module-null-sink sink_name=$sink rate=$rate_hz format=float32le channels=2 norewinds=1 sink_properties=device.description=companion-$sink")
   done
+  local first_source=""
+  for source in $sources; do
+    [ -z "$first_source" ] && first_source="$source"
+    load+=(-L "module-null-sink sink_name=$source rate=$rate_hz format=float32le channels=1 norewinds=1 sink_properties=device.description=companion-$source-feed")
+  done
   IFS="$IFS_OLD"
 
   # The ALSA side: default goes to the first sink, companion_SINK to each sink by name; `pulse` (defined by
@@ -84,6 +94,9 @@ start() {
     IFS=','
     for sink in $sinks; do
       echo "pcm.companion_$sink { type pulse; server \"unix:$socket\"; device \"$sink\" }"
+    done
+    for source in $sources; do
+      echo "pcm.companion_$source { type pulse; server \"unix:$socket\"; device \"$source.monitor\" }"
     done
     IFS="$IFS_OLD"
   } >"$dir/asoundrc"
@@ -100,7 +113,8 @@ start() {
   for _ in $(seq 1 100); do
     if pactl info >/dev/null 2>&1; then
       pactl set-default-sink "$first" >/dev/null
-      echo "virtual-sound.sh: PulseAudio started (pid $(cat "$pidfile"), sinks: $sinks at $rate_hz Hz float32, dir $dir)" >&2
+      [ -z "$first_source" ] || pactl set-default-source "$first_source.monitor" >/dev/null
+      echo "virtual-sound.sh: PulseAudio started (pid $(cat "$pidfile"), sinks: $sinks${sources:+, sources: $sources} at $rate_hz Hz float32, dir $dir)" >&2
       print_env
       return
     fi

@@ -1,10 +1,11 @@
 """Shared fixtures.
 
 ``virtual_sound``: a private PulseAudio daemon with two null sinks (``room``, the default, and ``cue``)
-at 48 kHz float32, started once per test session by scripts/virtual-sound.sh and stopped by its PID at
+at 48 kHz float32 and one microphone (``mic``: ALSA PCM ``companion_mic``, fed by ``feed``), started once per test session by scripts/virtual-sound.sh and stopped by its PID at
 the end. Its environment (PULSE_SERVER, ALSA_CONFIG_PATH, ...) is put in ``os.environ`` so that
 subprocesses (and an in-process sounddevice imported *after* the fixture) reach it through ALSA's
-``pulse`` plugin. ``virtual_sound.record(sink)`` records a sink's monitor bit-exactly with parec.
+``pulse`` plugin. ``virtual_sound.record(sink)`` records a sink's monitor bit-exactly with parec;
+``virtual_sound.feed(samples)`` speaks mono samples into the microphone at real time with pacat.
 """
 
 from __future__ import annotations
@@ -54,6 +55,15 @@ class VirtualSound:
     env: dict[str, str]
     sinks: tuple[str, ...]
     rate_hz: int = 48_000
+    source: str = "mic"
+
+    def feed(self, samples: np.ndarray) -> None:
+        """Play mono float32 ``samples`` into the microphone, paced at real time; returns when done. (A 300 ms
+        buffer: with 20 ms, pacat underran on the busy 2-core machine and the microphone heard gaps.)"""
+        subprocess.run(["pacat", "--playback", f"--device={self.source}", "--raw", "--format=float32le",
+                        f"--rate={self.rate_hz}", "--channels=1", "--latency-msec=300"],
+                       input=np.asarray(samples, dtype="<f4").tobytes(), env={**os.environ, **self.env},
+                       check=True, timeout=120)
 
     @contextlib.contextmanager
     def record(self, sink: str = "room"):
@@ -132,7 +142,8 @@ def virtual_sound(tmp_path_factory) -> VirtualSound:
         pytest.fail("sounddevice was imported before the virtual sound device started: import it lazily")
     folder = tmp_path_factory.mktemp("virtual-sound")
     sinks = ("room", "cue")
-    started = subprocess.run([str(VIRTUAL_SOUND), "start", "--dir", str(folder), "--sinks", ",".join(sinks)],
+    started = subprocess.run([str(VIRTUAL_SOUND), "start", "--dir", str(folder), "--sinks", ",".join(sinks),
+                              "--sources", "mic"],
                              capture_output=True, text=True, timeout=30)
     assert started.returncode == 0, f"virtual-sound.sh start failed: {started.stderr}"
     env = dict(line.removeprefix("export ").split("=", 1) for line in started.stdout.splitlines()

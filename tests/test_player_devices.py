@@ -32,11 +32,14 @@ def test_devices_lists_the_virtual_sinks_and_marks_the_default(virtual_sound):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["index", "name", "host", "API", "channels", "default", "rate"]
-    names = [line[1:].split()[1] for line in lines[1:-1]]
+    end = lines.index("* = default output")
+    names = [line[1:].split()[1] for line in lines[1:end]]
     assert "companion_room" in names and "companion_cue" in names and "default" in names
-    default_rows = [line for line in lines[1:-1] if line.startswith("*")]
+    default_rows = [line for line in lines[1:end] if line.startswith("*")]
     assert len(default_rows) == 1 and " default " in default_rows[0], result.stdout
-    assert lines[-1] == "* = default output"
+    inputs = lines[end + 1:]       # then the inputs, for `companion record --input`
+    assert inputs[1] == "Inputs, for `companion record --input`:" and inputs[-1] == "* = default input", result.stdout
+    assert "companion_mic" in [line[1:].split()[1] for line in inputs[3:-1]]
 
 
 def test_unknown_device_lists_the_choices_and_exits_2(virtual_sound):

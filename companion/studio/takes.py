@@ -40,7 +40,8 @@ SOUND_CHUNKS = 3            # speech: this many chunks in a row above the thresh
 SPEECH_PERCENTILE = 95      # the level of "speech": loud chunks, not the single loudest
 NOISE_PERCENTILE = 10       # the level of room tone: the quiet chunks
 SPEECH_BELOW_NOISE_DB = 35  # quieter than the speech level by this much counts as silence ...
-ABOVE_NOISE_DB = 6          # ... and so does anything within this of the room tone
+ABOVE_NOISE_DB = 10         # ... and so does anything within this of the room tone
+DIGITAL_SILENCE_DBFS = -100.0  # chunks below this are zeros (or dither), not a room
 SILENT_BELOW_DBFS = -55.0   # a take whose speech level is under this has nobody speaking in it
 CLIPPED_AT = 0.999          # |sample| at or above this (of full scale) ...
 CLIPPED_RUN = 3             # ... for this many samples in a row: the input overloaded
@@ -107,7 +108,10 @@ def clean_take(raw: AudioSegment, text: str | None = None) -> CleanTake:
     if speech_db < SILENT_BELOW_DBFS:
         return CleanTake(filtered, 0.0, 0.0, dsp.SILENCE_DB,
                          "the take is silent: check the microphone (companion devices) and speak, then retake")
-    noise_db = float(np.percentile(levels_db, NOISE_PERCENTILE))
+    # Room tone: the quiet chunks, leaving out digital silence (an input stream often starts with zeros,
+    # and zeros would set the bar so low that the room itself counted as speech).
+    sounding = levels_db[levels_db > DIGITAL_SILENCE_DBFS]
+    noise_db = float(np.percentile(sounding, NOISE_PERCENTILE)) if len(sounding) else dsp.SILENCE_DB
     threshold_db = max(noise_db + ABOVE_NOISE_DB, speech_db - SPEECH_BELOW_NOISE_DB)
     first = _first_sound(levels_db, threshold_db)
     if first == len(levels_db):     # nothing sounds for SOUND_CHUNKS chunks in a row: clicks, no speech

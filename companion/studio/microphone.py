@@ -1,0 +1,157 @@
+"""The input side of the sound device: list microphones, pick one, record a take with a live level.
+
+``output.player`` owns playback; this is the one other module that imports sounddevice, for input, and
+only when recording or listing devices. The input callback only copies ``indata`` into a buffer that was
+allocated before the stream started (``MAX_TAKE_S`` long) and advances a frame count; the main thread
+reads the frames written so far to draw the level meter and, at the end, the take. No lock: the
+callback is the only writer of the count, and the main thread only reads below it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+
+from companion.errors import BadInputError, DeviceError
+
+RATE_HZ = 48_000
+MAX_TAKE_S = 120.0            # a take stops by itself after this: a line is seconds long
+CLIP_WARN_DBFS = -0.5         # a peak at or above this is shown as clipping
+NO_INPUT_MESSAGE = ("no input device (microphone) found; connect or enable one (`companion devices` lists "
+                    "them), or record elsewhere and use `companion record ROUTINE --import FOLDER`")
+NO_PORTAUDIO_MESSAGE = ("the PortAudio library is not installed, so companion cannot record (install "
+                        "libportaudio2, or run scripts/install-system.sh); `companion record ROUTINE --import "
+                        "FOLDER` uses recordings made elsewhere")
+
+
+@dataclass(frozen=True)
+class InputDevice:
+    index: int
+    name: str
+    hostapi: str
+    channels: int
+    default_rate_hz: int
+    is_default: bool
+
+    def describe(self) -> str:
+        return f"{self.index}: {self.name} ({self.hostapi})"
+
+
+def _sounddevice() -> ModuleType:
+    try:
+        import sounddevice
+    except OSError as err:
+        raise DeviceError(NO_PORTAUDIO_MESSAGE) from err
+    return sounddevice
+
+
+def list_input_devices() -> list[InputDevice]:
+    """Every device PortAudio can record from, in PortAudio's order. May be empty."""
+    sd = _sounddevice()
+    try:
+        devices = sd.query_devices()
+        hostapis = sd.query_hostapis()
+        default_in = sd.default.device[0]
+    except sd.PortAudioError:
+        return []
+    if default_in is None or default_in < 0:
+        default_in = next((int(h["default_input_device"]) for h in hostapis if h["default_input_device"] >= 0), -1)
+    return [InputDevice(index=int(d["index"]), name=str(d["name"]), hostapi=str(hostapis[d["hostapi"]]["name"]),
+                        channels=int(d["max_input_channels"]), default_rate_hz=int(d["default_samplerate"]),
+                        is_default=int(d["index"]) == default_in)
+            for d in devices if d["max_input_channels"] > 0]
+
+
+def resolve_input(spec: str | None) -> InputDevice:
+    """The input named by ``spec`` (an index or part of a name; None: the default). DeviceError when there
+    is no input at all, BadInputError listing the choices when ``spec`` matches none or several."""
+    devices = list_input_devices()
+    if not devices:
+        raise DeviceError(NO_INPUT_MESSAGE)
+    if spec is None or not str(spec).strip():
+        return next((d for d in devices if d.is_default), devices[0])
+    text = str(spec).strip()
+    if text.isdigit():
+        matches = [d for d in devices if d.index == int(text)]
+    else:
+        matches = ([d for d in devices if d.name.lower() == text.lower()]
+                   or [d for d in devices if text.lower() in d.name.lower()])
+    if len(matches) == 1:
+        return matches[0]
+    why = "matches several input devices" if matches else "is not an input device"
+    raise BadInputError(f"--input {text!r} {why}; choose from: " + "; ".join(d.describe() for d in matches or devices),
+                        hint="`companion devices` lists them")
+
+
+class Recorder:
+    """One take from ``device``: ``start()``, read ``level_db()`` while it runs, ``stop()`` -> samples."""
+
+    def __init__(self, device: InputDevice, rate_hz: int = RATE_HZ) -> None:
+        self.device = device
+        self.rate_hz = rate_hz
+        self._buffer = np.zeros(int(MAX_TAKE_S * rate_hz), np.float32)
+        self._written = 0
+        self._seen = 0
+        self._stream = None
+        self.overflows = 0          # input overflows (audio lost) in the current take
+
+    def _callback(self, indata, frames, time_info, status) -> None:  # noqa: ARG002 - sounddevice API
+        if status.input_overflow:
+            self.overflows += 1
+        start = self._written
+        count = min(frames, len(self._buffer) - start)
+        if count > 0:
+            self._buffer[start: start + count] = indata[:count, 0]
+            self._written = start + count
+
+    def start(self) -> None:
+        sd = _sounddevice()
+        self._written = self._seen = self.overflows = 0
+        try:
+            self._stream = sd.InputStream(device=self.device.index, channels=1, samplerate=self.rate_hz,
+                                          dtype="float32", callback=self._callback)
+            self._stream.start()
+        except sd.PortAudioError as err:
+            self._stream = None
+            raise DeviceError(f"cannot record from {self.device.describe()}: {err}",
+                              hint="check it with `companion devices`, or use --import FOLDER") from err
+
+    @property
+    def seconds(self) -> float:
+        return self._written / self.rate_hz
+
+    @property
+    def full(self) -> bool:
+        return self._written >= len(self._buffer)
+
+    def level_db(self) -> float:
+        """Peak level in dBFS of what arrived since the last call (-120 when nothing did)."""
+        end = self._written
+        new = self._buffer[self._seen: end]
+        self._seen = end
+        peak = float(np.max(np.abs(new))) if len(new) else 0.0
+        return 20.0 * np.log10(peak) if peak > 1e-6 else -120.0
+
+    def stop(self) -> np.ndarray:
+        """Stop the stream; the take so far (a copy)."""
+        if self._stream is not None:
+            try:
+                self._stream.stop()
+                self._stream.close()
+            finally:
+                self._stream = None
+        return self._buffer[: self._written].copy()
+
+
+def play_back(samples: np.ndarray, rate_hz: int) -> None:
+    """Play a take on the default output and wait until it has been heard (``l``: listen back)."""
+    sd = _sounddevice()
+    try:
+        sd.play(samples, rate_hz)
+        sd.wait()
+    except sd.PortAudioError as err:
+        raise DeviceError(f"cannot play the take back: {err}") from err
+    time.sleep(0.05)

@@ -1,0 +1,159 @@
+"""``companion record`` through the real CLI in a terminal, from a PulseAudio virtual microphone fed with a
+known spoken line (espeak-ng) between room tone, over a low rumble: the saved clip's timing, loudness and
+rumble judged against that line with scipy and pyloudnorm; the routine's comments kept; ``q`` then a
+resumed run that starts at the next line; Ctrl-C keeps the accepted take and a valid routine; no input
+device says so in one line."""
+
+from __future__ import annotations
+
+import os
+import pty
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pyloudnorm
+import pytest
+import soundfile as sf
+
+from companion.plan.routine import load_routine
+from tests.studio_signals import RATE_HZ, band_db, speech_offset_s, spoken, take
+
+COMPANION = os.path.join(os.path.dirname(sys.executable), "companion")
+
+
+class Terminal:
+    """A command running in a pseudo-terminal: its output collected, keys typed into it."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env)
+        os.close(slave)
+        self.chunks: list[bytes] = []
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            self.chunks.append(data)
+
+    @property
+    def output(self) -> str:
+        return b"".join(self.chunks).decode(errors="replace")
+
+    def wait_for(self, marker: str, count: int = 1, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.output.count(marker) < count:
+            assert self.proc.poll() is None or self.output.count(marker) >= count, \
+                f"exited {self.proc.returncode} before {marker!r}:\n{self.output}"
+            assert time.monotonic() < deadline, f"no {marker!r} within {timeout_s} s:\n{self.output}"
+            time.sleep(0.02)
+
+    def press(self, key: str) -> None:
+        os.write(self.master, key.encode())
+
+    def finish(self, timeout_s: float = 30) -> int:
+        try:
+            code = self.proc.wait(timeout=timeout_s)
+        finally:
+            self.proc.kill()
+            self.reader.join(timeout=2)
+            os.close(self.master)
+        return code
+
+
+@pytest.fixture(scope="module")
+def env(virtual_sound, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("record-env")
+    return {**os.environ, **virtual_sound.env, "COMPANION_CACHE_DIR": str(folder / "cache"),
+            "COMPANION_CONFIG_DIR": str(folder / "config"), "COMPANION_DATA_DIR": str(folder / "data"),
+            "XDG_CACHE_HOME": str(folder / "xdg")}
+
+
+@pytest.fixture(scope="module")
+def routine(env, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("record") / "mine.toml"
+    subprocess.run([COMPANION, "routines", "new", str(path)], env=env, check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def first_session(virtual_sound, env, routine):
+    """Record the first line from the microphone, accept it, then quit with q at the second line."""
+    original = routine.read_text(encoding="utf-8")
+    text = load_routine(routine).steps[0].lines[0].text
+    raw = take(spoken(text), lead_s=1.0, tail_s=1.2, rumble=0.05)
+    term = Terminal([COMPANION, "record", str(routine), "--input", "companion_mic", "--count-in", "1"], env)
+    term.wait_for("Recording: speak")
+    virtual_sound.feed(raw)
+    time.sleep(0.3)
+    term.press(" ")
+    term.wait_for("space accept", timeout_s=30)
+    term.press(" ")
+    term.wait_for("saved clips/settle-1.flac")
+    term.wait_for("(settle-2)")
+    term.press("q")
+    code = term.finish()
+    return code, term.output, original, raw, text
+
+
+def test_the_recorded_clip_starts_and_ends_close_to_the_speech_at_the_narration_loudness(first_session, routine):
+    code, output, _, raw, text = first_session
+    assert code == 0, output
+    assert "Sit or lie comfortably" in output and "Slow breaths" in output, "the line and its step are shown"
+    clip_path = load_routine(routine).steps[0].lines[0].clip
+    assert clip_path is not None and clip_path.name == "settle-1.flac"
+    clip, rate = sf.read(str(clip_path), dtype="float64")
+    assert rate == RATE_HZ
+    speech = spoken(text)
+    lead_s = speech_offset_s(clip, speech)
+    tail_s = len(clip) / RATE_HZ - lead_s - len(speech) / RATE_HZ
+    assert 0.0 <= lead_s <= 0.2, f"the clip starts {lead_s * 1000:.0f} ms before the speech (<= 200)"
+    assert 0.0 <= tail_s <= 0.3, f"the clip ends {tail_s * 1000:.0f} ms after the speech (<= 300)"
+    loudness = pyloudnorm.Meter(RATE_HZ).integrated_loudness(clip)
+    assert abs(loudness + 20.0) <= 1.0, f"{loudness:.2f} LUFS, want -20 +/- 1"
+    rumble_before = band_db(raw, RATE_HZ, 25, 45) - band_db(raw, RATE_HZ, 300, 3000)
+    rumble_after = band_db(clip, RATE_HZ, 25, 45) - band_db(clip, RATE_HZ, 300, 3000)
+    assert rumble_before - rumble_after >= 20.0, f"rumble only {rumble_before - rumble_after:.1f} dB lower"
+
+
+def test_comments_survive_and_q_then_a_new_run_resumes_at_the_next_line_and_ctrl_c_keeps_the_take(
+        first_session, virtual_sound, env, routine):
+    _, _, original, _, _ = first_session
+    now = routine.read_text(encoding="utf-8")
+    comments = [line.split("#", 1)[1] for line in original.splitlines() if "#" in line]
+    assert [line.split("#", 1)[1] for line in now.splitlines() if "#" in line] == comments
+    assert now.replace('{text = "Sit or lie comfortably. Let your shoulders drop.", clip = "clips/settle-1.flac"}',
+                       '"Sit or lie comfortably. Let your shoulders drop."') == original, "only that line changed"
+
+    term = Terminal([COMPANION, "record", str(routine), "--input", "companion_mic", "--count-in", "1"], env)
+    term.wait_for("Recording: speak")
+    assert "[1/8] Slow breaths, line 2 (settle-2)" in term.output, term.output
+    virtual_sound.feed(take(spoken("Rest your hands on your belly."), lead_s=0.3, tail_s=0.2)[: RATE_HZ])
+    term.proc.send_signal(signal.SIGINT)
+    code = term.finish()
+    assert code == 130, term.output
+    assert "every accepted take is saved" in term.output
+    reloaded = load_routine(routine)
+    assert reloaded.steps[0].lines[0].clip.name == "settle-1.flac" and reloaded.steps[0].lines[1].clip is None
+    assert not list(routine.parent.glob("clips/.take-*")), "no half-written take is left"
+
+
+def test_no_input_device_says_so_in_one_line_and_suggests_import(virtual_sound, routine, env):
+    quiet = {k: v for k, v in env.items() if not k.startswith(("PULSE_", "ALSA_"))}
+    quiet.update(PULSE_SERVER="unix:/nonexistent/native", PULSE_CLIENTCONFIG=virtual_sound.env["PULSE_CLIENTCONFIG"],
+                 PULSE_RUNTIME_PATH=str(virtual_sound.dir / "nowhere"))
+    result = subprocess.run([COMPANION, "record", str(routine)], env=quiet, capture_output=True, text=True,
+                            timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: no input device") and "--import" in lines[0], result.stderr
