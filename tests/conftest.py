@@ -55,12 +55,12 @@ class VirtualSound:
     env: dict[str, str]
     sinks: tuple[str, ...]
     rate_hz: int = 48_000
-    source: str = "mic"
+    sources: tuple[str, ...] = ("mic",)
 
     def feed(self, samples: np.ndarray) -> None:
         """Play mono float32 ``samples`` into the microphone, paced at real time; returns when done. (A 300 ms
         buffer: with 20 ms, pacat underran on the busy 2-core machine and the microphone heard gaps.)"""
-        subprocess.run(["pacat", "--playback", f"--device={self.source}", "--raw", "--format=float32le",
+        subprocess.run(["pacat", "--playback", f"--device={self.sources[0]}", "--raw", "--format=float32le",
                         f"--rate={self.rate_hz}", "--channels=1", "--latency-msec=300"],
                        input=np.asarray(samples, dtype="<f4").tobytes(), env={**os.environ, **self.env},
                        check=True, timeout=120)
@@ -143,7 +143,7 @@ def virtual_sound(tmp_path_factory) -> VirtualSound:
     folder = tmp_path_factory.mktemp("virtual-sound")
     sinks = ("room", "cue")
     started = subprocess.run([str(VIRTUAL_SOUND), "start", "--dir", str(folder), "--sinks", ",".join(sinks),
-                              "--sources", "mic"],
+                              "--sources", "mic"],  # VirtualSound.sources
                              capture_output=True, text=True, timeout=30)
     assert started.returncode == 0, f"virtual-sound.sh start failed: {started.stderr}"
     env = dict(line.removeprefix("export ").split("=", 1) for line in started.stdout.splitlines()

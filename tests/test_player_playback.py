@@ -313,8 +313,8 @@ def test_device_lost_while_playing_pauses_retries_and_resumes(virtual_sound, rou
     def restart() -> None:
         subprocess.run([*script, "stop", *where], capture_output=True, timeout=30, check=True)
         time.sleep(1.5)
-        subprocess.run([*script, "start", *where, "--sinks", ",".join(virtual_sound.sinks)], capture_output=True,
-                       timeout=30, check=True)
+        subprocess.run([*script, "start", *where, "--sinks", ",".join(virtual_sound.sinks),
+                        "--sources", ",".join(virtual_sound.sources)], capture_output=True, timeout=30, check=True)
 
     stats_path = tmp_path / "stats.json"
     env = {**os.environ, **virtual_sound.env, "COMPANION_PLAYER_STATS": str(stats_path), **SAFE_BUFFER}
