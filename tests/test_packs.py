@@ -13,24 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
 
-from companion.cli import main
+from tests.clikit import private_dirs, run  # noqa: F401 - private_dirs is an autouse fixture
 from companion.packs import install as install_module
 
 RATE_HZ = 48_000
-
-
-@pytest.fixture(autouse=True)
-def private_dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setenv("COMPANION_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("COMPANION_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("COMPANION_DATA_DIR", str(tmp_path / "data"))
-
-
-def run(*args: str):
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def tone_flac(path: Path, seconds: float = 1.0) -> Path:

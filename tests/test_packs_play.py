@@ -49,9 +49,10 @@ def test_a_packed_routine_installs_and_plays_by_name_with_the_recorded_voice(vir
     with virtual_sound.record("room") as recording:
         proc = subprocess.Popen([COMPANION, "play", "voice-only", "--device", "companion_room", "--no-keys"],
                                 env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        time.sleep(12.0)            # lead-in ~3.7 s, then the line (~3.4 s)
+        first = proc.stdout.readline()          # "[0:00] step 1/1 Settle" as the session starts
+        time.sleep(8.0)                         # lead-in ~3.7 s, then the line (~3.4 s)
         proc.send_signal(signal.SIGINT)
-        output = proc.communicate(timeout=30)[0].decode(errors="replace")
+        output = first.decode(errors="replace") + proc.communicate(timeout=30)[0].decode(errors="replace")
     assert proc.returncode == 130, output
     assert "step 1/1 Settle" in output, output
     heard = recording.samples()[:, 0].astype(np.float64)

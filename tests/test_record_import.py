@@ -12,26 +12,14 @@ import numpy as np
 import pyloudnorm
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
 
-from companion.cli import main
+from tests.clikit import private_dirs, run  # noqa: F401 - private_dirs is an autouse fixture
 from companion.errors import AudioFileError
 from companion.plan.routine import load_routine
 from tests.studio_signals import RATE_HZ, speech_offset_s, spoken, take
 
 FORMATS = {".m4a": ["-c:a", "aac", "-b:a", "128k"], ".mp3": ["-c:a", "libmp3lame", "-b:a", "128k"],
            ".ogg": ["-c:a", "libvorbis", "-q:a", "5"], ".wav": ["-c:a", "pcm_s16le"]}
-
-
-@pytest.fixture(autouse=True)
-def private_dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setenv("COMPANION_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("COMPANION_CONFIG_DIR", str(tmp_path / "config"))
-
-
-def run(*args: str):
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def encode(samples: np.ndarray, path: Path, rate_hz: int = RATE_HZ) -> Path:

@@ -10,24 +10,12 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
 
-from companion.cli import main
+from tests.clikit import private_dirs, run  # noqa: F401 - private_dirs is an autouse fixture
 from companion.narration import voicing
 from companion.plan.routine import load_routine
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(autouse=True)
-def private_dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setenv("COMPANION_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("COMPANION_CONFIG_DIR", str(tmp_path / "config"))
-
-
-def run(*args: str):
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def rendered_seconds(routine: Path, tmp_path: Path) -> float:

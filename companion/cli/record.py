@@ -60,8 +60,10 @@ def record_command(routine: str, every: bool, step_id: str | None, input_device:
     if import_folder is not None:
         _import(path, lines, import_folder)
         return
+    from companion.cli._common import interrupt_on_sigterm
     from companion.studio.session import record_lines
 
+    interrupt_on_sigterm()              # SIGTERM like Ctrl-C: accepted takes kept, exit 130
     outcome = record_lines(path, lines, device=input_device, count_in_s=count_in_s)
     click.echo(outcome.summary())
     if outcome.interrupted:

@@ -79,7 +79,7 @@ def _list_installed() -> None:
         except BadInputError as err:
             click.echo(f"  {item.name:<{width}}  (installed, by {author}) cannot be read: {visible(str(err))}")
             continue
-        length = mmss(routine_plan(routine).total_s)
+        length = clock(round(routine_plan(routine).total_s))
         click.echo(f"  {item.name:<{width}}  {length:>5}  {len(routine.steps):>2} steps  "
                    f"{visible(routine.name)} (installed, by {author})")
 
