@@ -234,3 +234,26 @@ def test_a_folder_with_a_symbolic_link_is_rejected(pack, tmp_path):
     (folder / "clips" / "settle-1.flac").symlink_to(tmp_path / "clips" / "settle-1.flac")
     result = run("routines", "install", str(folder))
     assert result.exit_code == 2 and "symbolic link" in result.output and data_tree(tmp_path) == []
+
+
+def test_with_music_carries_the_routines_own_music_and_without_it_plays_the_builtin(routine, tmp_path):
+    music = tmp_path / "my-music"
+    t = np.arange(RATE_HZ * 2) / RATE_HZ
+    music.mkdir()
+    sf.write(str(music / "rain.ogg"), 0.05 * np.sin(2 * np.pi * 220 * t), RATE_HZ, format="OGG")
+    text = routine.read_text(encoding="utf-8").replace('music = "builtin"', 'music = "my-music"')
+    routine.write_text(text, encoding="utf-8")
+    with_music = tmp_path / "with.companion.zip"
+    assert run("pack", str(routine), "-o", str(with_music), "--with-music").exit_code == 0
+    packed = contents(with_music)
+    assert "music/rain.ogg" in packed and b'music = "music"' in packed["routine.toml"]
+    assert run("routines", "install", str(with_music)).exit_code == 0
+    from companion.plan.routine import load_routine
+
+    installed = load_routine("with")
+    assert installed.options.music == (str(tmp_path / "data" / "routines" / "with" / "music"),)
+    without = tmp_path / "without.companion.zip"
+    result = run("pack", str(routine), "-o", str(without))
+    assert result.exit_code == 0 and "--with-music" in result.output
+    packed = contents(without)
+    assert not any(n.startswith("music/") for n in packed) and b'music = "builtin"' in packed["routine.toml"]

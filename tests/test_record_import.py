@@ -123,3 +123,21 @@ def test_the_clip_readers_pydub_fallback_reads_m4a_and_rejects_a_broken_one(tmp_
     broken.write_bytes(b"\x00\x00\x00\x18ftypM4A " + b"\x00" * 200)
     with pytest.raises(AudioFileError, match="not a readable audio file"):
         read_clip(broken)
+
+
+def test_which_lines_a_session_records_unrecorded_all_or_one_step(tmp_path):
+    from companion.errors import BadInputError
+    from companion.studio.lines import lines_to_record
+
+    routine = new_routine(tmp_path)
+    memos = tmp_path / "memos"
+    memos.mkdir()
+    encode(take(spoken(load_routine(routine).steps[0].lines[0].text)), memos / "settle-1.wav")
+    assert run("record", str(routine), "--import", str(memos)).exit_code == 0
+    loaded = load_routine(routine)
+    every = sum(len(step.lines) for step in loaded.steps)
+    assert [line.label for line in lines_to_record(loaded)][:2] == ["settle-2", "temples-1"]
+    assert len(lines_to_record(loaded)) == every - 1 and len(lines_to_record(loaded, every=True)) == every
+    assert [line.label for line in lines_to_record(loaded, step_id="settle")] == ["settle-1", "settle-2"]
+    with pytest.raises(BadInputError, match="no step 'nope'"):
+        lines_to_record(loaded, step_id="nope")
