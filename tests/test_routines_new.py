@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def rendered_seconds(routine: Path, tmp_path: Path) -> float:
-    out = tmp_path / f"{routine.stem}.flac"
+    out = tmp_path / f"{routine.stem}.wav"
     result = run("render", str(routine), "-o", str(out))
     assert result.exit_code == 0, result.output
     info = sf.info(str(out))
