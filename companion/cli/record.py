@@ -32,7 +32,7 @@ def record_command(routine: str, every: bool, step_id: str | None, input_device:
     """Record a routine's lines in your own voice, or import recordings you already have.
 
     ROUTINE is your routine file (a built-in cannot be changed: `companion routines new FILE --from NAME`
-    makes a copy). Each line is shown large with its step; after a count-in, speak it.
+    makes a copy). Each line is shown on its own, in bold, with its step; after a count-in, speak it.
 
     \b
     Keys: space stop / accept, r retake, l listen back, s skip the line, q save and quit.

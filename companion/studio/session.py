@@ -1,4 +1,4 @@
-"""The recording session: one line at a time, shown large, counted in, recorded, cleaned, reviewed.
+"""The recording session: one line at a time, shown on its own in bold, counted in, recorded, cleaned, reviewed.
 
     line shown ──► count-in ──► recording (level meter, clipping warning) ──space──► cleaned take
         ▲                                                                        │
