@@ -66,3 +66,15 @@ def true_peak_db(x: np.ndarray) -> float:
     """True peak by 4x oversampling with scipy's polyphase resampler, dBFS."""
     up = ss.resample_poly(x.astype(np.float64), 4, 1)
     return float(20 * np.log10(max(np.abs(up).max(), np.abs(x).max(), 1e-12)))
+
+
+def heard_as(heard: np.ndarray, clip: np.ndarray) -> tuple[float, float]:
+    """Where ``clip`` is found in ``heard`` (cross-correlation): the residual after the best gain, relative
+    to the clip (dB; -inf when bit-exact), and that gain (dB)."""
+    heard, clip = np.asarray(heard, np.float64), np.asarray(clip, np.float64)
+    corr = ss.correlate(heard, clip, mode="valid", method="fft")
+    at = int(np.argmax(np.abs(corr)))
+    segment = heard[at: at + len(clip)]
+    gain = float(np.dot(segment, clip) / np.dot(clip, clip))
+    residual = float(np.sum((segment - gain * clip) ** 2) / np.sum((gain * clip) ** 2))
+    return 10 * np.log10(max(residual, 1e-30)), 20 * np.log10(max(abs(gain), 1e-30))

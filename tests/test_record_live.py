@@ -20,7 +20,7 @@ import pytest
 import soundfile as sf
 
 from companion.plan.routine import load_routine
-from tests.studio_signals import RATE_HZ, band_db, speech_offset_s, spoken, take
+from tests.studio_signals import RATE_HZ, band_db, heard_as, speech_offset_s, spoken, take
 
 COMPANION = os.path.join(os.path.dirname(sys.executable), "companion")
 
@@ -88,7 +88,8 @@ def routine(env, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def first_session(virtual_sound, env, routine):
-    """Record the first line from the microphone, accept it, then quit with q at the second line."""
+    """Record the first line from the microphone, listen back (l) while the room sink is recorded, accept
+    it, then quit with q at the second line."""
     original = routine.read_text(encoding="utf-8")
     text = load_routine(routine).steps[0].lines[0].text
     raw = take(spoken(text), lead_s=1.0, tail_s=1.2, rumble=0.05)
@@ -98,16 +99,20 @@ def first_session(virtual_sound, env, routine):
     time.sleep(0.3)
     term.press(" ")
     term.wait_for("space accept", timeout_s=30)
+    with virtual_sound.record("room") as heard:
+        term.press("l")
+        term.wait_for("listening ...")
+        time.sleep(len(raw) / RATE_HZ + 0.8)     # the take is shorter than what was fed
     term.press(" ")
     term.wait_for("saved clips/settle-1.flac")
     term.wait_for("(settle-2)")
     term.press("q")
     code = term.finish()
-    return code, term.output, original, raw, text
+    return code, term.output, original, raw, text, heard.samples()
 
 
 def test_the_recorded_clip_starts_and_ends_close_to_the_speech_at_the_narration_loudness(first_session, routine):
-    code, output, _, raw, text = first_session
+    code, output, _, raw, text, _ = first_session
     assert code == 0, output
     assert "Sit or lie comfortably" in output and "Slow breaths" in output, "the line and its step are shown"
     clip_path = load_routine(routine).steps[0].lines[0].clip
@@ -128,7 +133,7 @@ def test_the_recorded_clip_starts_and_ends_close_to_the_speech_at_the_narration_
 
 def test_comments_survive_and_q_then_a_new_run_resumes_at_the_next_line_and_ctrl_c_keeps_the_take(
         first_session, virtual_sound, env, routine):
-    _, _, original, _, _ = first_session
+    _, _, original, _, _, _ = first_session
     now = routine.read_text(encoding="utf-8")
     comments = [line.split("#", 1)[1] for line in original.splitlines() if "#" in line]
     assert [line.split("#", 1)[1] for line in now.splitlines() if "#" in line] == comments
@@ -157,3 +162,11 @@ def test_no_input_device_says_so_in_one_line_and_suggests_import(virtual_sound, 
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: no input device") and "--import" in lines[0], result.stderr
+
+
+def test_l_plays_the_cleaned_take_back(first_session, routine):
+    heard = first_session[5][:, 0].astype("float64")
+    clip, _ = sf.read(str(load_routine(routine).steps[0].lines[0].clip), dtype="float64")
+    residual_db, gain_db = heard_as(heard, clip)
+    assert residual_db < -30.0 and abs(gain_db) < 1.0, \
+        f"listen back: residual {residual_db:.1f} dB, gain {gain_db:+.2f} dB"

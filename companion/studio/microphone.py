@@ -9,7 +9,6 @@ callback is the only writer of the count, and the main thread only reads below i
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -20,6 +19,7 @@ from companion.errors import BadInputError, DeviceError
 RATE_HZ = 48_000
 MAX_TAKE_S = 120.0            # a take stops by itself after this: a line is seconds long
 CLIP_WARN_DBFS = -0.5         # a peak at or above this is shown as clipping
+PLAYBACK_LATENCY_S = 0.3      # device buffer for listening back
 NO_INPUT_MESSAGE = ("no input device (microphone) found; connect or enable one (`companion devices` lists "
                     "them), or record elsewhere and use `companion record ROUTINE --import FOLDER`")
 NO_PORTAUDIO_MESSAGE = ("the PortAudio library is not installed, so companion cannot record (install "
@@ -149,9 +149,11 @@ class Recorder:
 def play_back(samples: np.ndarray, rate_hz: int) -> None:
     """Play a take on the default output and wait until it has been heard (``l``: listen back)."""
     sd = _sounddevice()
+    # A 0.3 s device buffer (as the player's): with PortAudio's low default the busy machine dropped two
+    # 26 ms blocks of a 4 s take. The silence after it: PortAudio drops the last latency's worth otherwise.
+    padded = np.concatenate([np.asarray(samples, np.float32), np.zeros(int(0.4 * rate_hz), np.float32)])
     try:
-        sd.play(samples, rate_hz)
+        sd.play(padded, rate_hz, latency=PLAYBACK_LATENCY_S)
         sd.wait()
     except sd.PortAudioError as err:
         raise DeviceError(f"cannot play the take back: {err}") from err
-    time.sleep(0.05)
