@@ -131,7 +131,7 @@ def test_the_recorded_clip_starts_and_ends_close_to_the_speech_at_the_narration_
     assert rumble_before - rumble_after >= 20.0, f"rumble only {rumble_before - rumble_after:.1f} dB lower"
 
 
-def test_comments_survive_and_q_then_a_new_run_resumes_at_the_next_line_and_ctrl_c_keeps_the_take(
+def test_comments_survive_q_then_a_new_run_resumes_r_retakes_s_skips_and_ctrl_c_keeps_the_take(
         first_session, virtual_sound, env, routine):
     _, _, original, _, _, _ = first_session
     now = routine.read_text(encoding="utf-8")
@@ -143,6 +143,12 @@ def test_comments_survive_and_q_then_a_new_run_resumes_at_the_next_line_and_ctrl
     term = Terminal([COMPANION, "record", str(routine), "--input", "companion_mic", "--count-in", "1"], env)
     term.wait_for("Recording: speak")
     assert "[1/8] Slow breaths, line 2 (settle-2)" in term.output, term.output
+    term.press("r")                                  # retake: counted in again, same line
+    term.wait_for("again:")
+    term.wait_for("Recording: speak", count=2)
+    term.press("s")                                  # skip: on to the next line, nothing saved
+    term.wait_for("[2/8] Temples, line 1 (temples-1)")
+    term.wait_for("Recording: speak", count=3)
     virtual_sound.feed(take(spoken("Rest your hands on your belly."), lead_s=0.3, tail_s=0.2)[: RATE_HZ])
     term.proc.send_signal(signal.SIGINT)
     code = term.finish()
@@ -150,6 +156,8 @@ def test_comments_survive_and_q_then_a_new_run_resumes_at_the_next_line_and_ctrl
     assert "every accepted take is saved" in term.output
     reloaded = load_routine(routine)
     assert reloaded.steps[0].lines[0].clip.name == "settle-1.flac" and reloaded.steps[0].lines[1].clip is None
+    assert reloaded.steps[1].lines[0].clip is None and sorted(p.name for p in (routine.parent / "clips").iterdir()) \
+        == ["settle-1.flac"]
     assert not list(routine.parent.glob("clips/.take-*")), "no half-written take is left"
 
 
