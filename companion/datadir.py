@@ -1,33 +1,22 @@
-"""The user data folder: installed routine packs (``routines/``) and, for the journal, its database.
-
-``platformdirs.user_data_dir("companion")``, or ``$COMPANION_DATA_DIR``. Created 0700 (it may hold
-health data: only the user can read it). Installed routines live in ``routines/<name>/`` with their
-``routine.toml``, clips, music and the pack's ``manifest.json``.
+"""Where installed routine packs live: ``routines/<name>/`` in the user data folder
+(``companion.folders.data_dir``; the journal keeps its database there too), each with its
+``routine.toml``, clips, music and the pack's ``manifest.json``. The installer creates the folders 0700:
+the data folder may hold health data, so only the user can read it.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-DATA_DIR_ENV = "COMPANION_DATA_DIR"
+from companion.folders import data_dir
+
 ROUTINE_FILE = "routine.toml"
 MANIFEST_FILE = "manifest.json"
 
 
-def user_data_dir() -> Path:
-    """The folder (it need not exist yet)."""
-    folder = os.environ.get(DATA_DIR_ENV)
-    if not folder:
-        import platformdirs
-
-        folder = platformdirs.user_data_dir("companion")
-    return Path(folder)
-
-
 def installed_routines_dir() -> Path:
     """Where installed routine packs live, one folder per name (it need not exist yet)."""
-    return user_data_dir() / "routines"
+    return data_dir() / "routines"
 
 
 def installed_routine_file(name: str) -> Path | None:

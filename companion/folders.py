@@ -1,7 +1,8 @@
-"""Where companion keeps its own files: the cache (measured music, synthesized speech) and the settings.
+"""Where companion keeps its own files: the cache (measured music, synthesized speech), the settings, and
+the user data (installed routine packs, the journal).
 
-``$COMPANION_CACHE_DIR`` and ``$COMPANION_CONFIG_DIR`` override the platform's folders (tests, and
-people who keep everything on one disk); every module that stores something asks here, so one
+``$COMPANION_CACHE_DIR``, ``$COMPANION_CONFIG_DIR`` and ``$COMPANION_DATA_DIR`` override the platform's
+folders (tests, and people who keep everything on one disk); every module that stores something asks here, so one
 variable moves all of it. ``make_private_folder`` creates them 0700: they name a person's own files.
 """
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 CACHE_ENV = "COMPANION_CACHE_DIR"
 CONFIG_ENV = "COMPANION_CONFIG_DIR"
+DATA_ENV = "COMPANION_DATA_DIR"
 
 
 def cache_dir() -> Path:
@@ -22,6 +24,11 @@ def cache_dir() -> Path:
 def config_dir() -> Path:
     """The settings folder (it need not exist yet): ``$COMPANION_CONFIG_DIR``, else the platform's."""
     return _folder(CONFIG_ENV, "user_config_dir")
+
+
+def data_dir() -> Path:
+    """The user data folder (it need not exist yet): ``$COMPANION_DATA_DIR``, else the platform's."""
+    return _folder(DATA_ENV, "user_data_dir")
 
 
 def _folder(env: str, platform_call: str) -> Path:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from companion.terminal.visible import visible
+from companion.terminal.text import visible
 
 
 @click.command("pack")

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from companion.errors import BadInputError, ExitCode
-from companion.terminal.visible import visible
+from companion.terminal.text import visible
 
 
 @click.command("record")

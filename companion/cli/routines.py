@@ -65,7 +65,7 @@ def _list_installed() -> None:
     """The routines installed from packs, marked as such and with their author."""
     from companion.errors import BadInputError
     from companion.packs.installed import installed_routines
-    from companion.terminal.visible import visible
+    from companion.terminal.text import visible
 
     found = installed_routines()
     if not found:
@@ -208,7 +208,7 @@ def install(source: str, replace: bool) -> None:
     from pathlib import Path
 
     from companion.packs.install import install as install_pack
-    from companion.terminal.visible import visible
+    from companion.terminal.text import visible
 
     def ask(name: str) -> bool:
         return click.confirm(f"A routine named '{name}' is installed already. Replace it?", default=False)

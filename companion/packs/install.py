@@ -34,7 +34,7 @@ from companion.errors import BadInputError, CompanionError
 from companion.packs.limits import (AUDIO_SUFFIXES, MAX_FILE_BYTES, MAX_FILES, MAX_RATIO, MAX_TEXT_BYTES,
                                     MAX_TOTAL_BYTES, MUSIC_SUFFIXES, RATIO_APPLIES_ABOVE)
 from companion.packs.manifest import Manifest, parse_manifest
-from companion.terminal.visible import visible
+from companion.terminal.text import visible
 
 
 @dataclass(frozen=True)

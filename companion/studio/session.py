@@ -24,7 +24,7 @@ from companion.studio.lines import PendingLine, save_take
 from companion.studio.microphone import CLIP_WARN_DBFS, Recorder, play_back, resolve_input
 from companion.studio.takes import clean_take, segment_from_samples, samples_from_segment
 from companion.terminal.keys import KeyReader
-from companion.terminal.visible import visible
+from companion.terminal.text import visible
 
 METER_EVERY_S = 0.05
 METER_FLOOR_DB = -60.0

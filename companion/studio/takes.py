@@ -3,7 +3,7 @@
 Order matters: the rumble is filtered first (in numpy: see ``high_pass``) (so a rumbling room does not read as speech), then the
 leading and trailing silence is cut keeping ``ROOM_TONE_S`` of room tone each side (a clip that starts
 in digital silence sounds cut off), then the take is levelled to the loudness of the built-in narration
-(measured with the project's own BS.1770 meter, ``companion.dsp``, never pydub's RMS) without letting its
+(measured with the project's own BS.1770 meter, ``companion.media.loudness``, never pydub's RMS) without letting its
 true peak pass -1 dBFS, and a short fade is put on each end, inside the room tone.
 
 pydub fits here: these are short files (a line is seconds long), its AudioSegment converts, slices,
@@ -28,6 +28,7 @@ from pydub import AudioSegment
 from companion import dsp
 from companion.errors import AudioFileError
 from companion.media.decode import ffmpeg_path
+from companion.media.loudness import integrated_loudness, levelling_gain_db
 from companion.narration.synthesis import estimated_seconds
 from companion.narration.voicing import MAX_PEAK_DB, TARGET_LUFS
 
@@ -57,7 +58,7 @@ class CleanTake:
     segment: AudioSegment
     speech_start_s: float     # where the kept part begins in the raw take (room tone included)
     speech_s: float           # length of the speech between the first and last sound
-    loudness_lufs: float      # after levelling, measured with companion.dsp
+    loudness_lufs: float      # after levelling, measured with companion.media.loudness
     problem: str | None       # None: a good take; else one sentence saying what is wrong and what to do
 
     @property
@@ -124,13 +125,13 @@ def clean_take(raw: AudioSegment, text: str | None = None) -> CleanTake:
     kept = filtered[start_ms:end_ms]
     speech_s = max(0.0, (len(filtered) - tail_ms - lead_ms) / 1000.0)
     samples = samples_from_segment(kept)
-    gain_db = TARGET_LUFS - dsp.integrated_loudness(samples, kept.frame_rate)
-    gain_db = min(gain_db, MAX_PEAK_DB - 0.1 - dsp.true_peak_db(samples))
+    gain_db = levelling_gain_db(samples, kept.frame_rate, TARGET_LUFS)
+    gain_db = min(gain_db, MAX_PEAK_DB - 0.1 - dsp.true_peak_db(samples))   # true peak, not sample peak
     fade_ms = min(round(FADE_S * 1000), len(kept) // 4)
     levelled = kept.apply_gain(gain_db)
     if fade_ms > 0:                 # (pydub's fade treats a 0 ms duration as "unset" and fails)
         levelled = levelled.fade_in(fade_ms).fade_out(fade_ms)
-    loudness = dsp.integrated_loudness(samples_from_segment(levelled), levelled.frame_rate)
+    loudness = integrated_loudness(samples_from_segment(levelled), levelled.frame_rate)
     problem = None
     if clipped:
         problem = (f"the take is clipped ({clipped} overloads): move back from the microphone or turn the "
