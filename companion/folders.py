@@ -2,8 +2,8 @@
 the user data (installed routine packs, the journal).
 
 ``$COMPANION_CACHE_DIR``, ``$COMPANION_CONFIG_DIR`` and ``$COMPANION_DATA_DIR`` override the platform's
-folders (tests, and people who keep everything on one disk); every module that stores something asks here, so one
-variable moves all of it. ``make_private_folder`` creates them 0700: they name a person's own files.
+folders (tests, and people who keep everything on one disk); every module that stores something asks
+here, so one variable moves all of it. ``make_private_folder`` creates them 0700: they name a person's own files.
 """
 
 from __future__ import annotations
