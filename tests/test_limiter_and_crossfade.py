@@ -85,6 +85,28 @@ def test_crossfade_keeps_the_power_of_uncorrelated_noise(tmp_path):
     assert len(out) == 16 * RATE
 
 
+def test_tracks_that_fade_themselves_overlap_at_unity_without_a_dip(tmp_path):
+    """Like the built-in music: each track fades over its own first and last 4 s with power-complementary
+    fades (in: power p(x) = 6x^5 - 15x^4 + 10x^3, out: 1 - p(x)); the stream only overlaps them."""
+    x = (np.arange(4 * RATE) + 0.5) / (4 * RATE)
+    fade_in = np.sqrt(x ** 3 * (10 - 15 * x + 6 * x ** 2))[:, None].astype(np.float32)
+    paths = []
+    for name, seed in (("a", 20), ("b", 21)):
+        audio = kit.noise(10.0, -20.0, seed=seed)
+        audio[: len(fade_in)] *= fade_in
+        audio[-len(fade_in):] *= fade_in[::-1]
+        paths.append(kit.write(tmp_path / f"{name}.wav", audio))
+    stream = MusicStream(itertools.cycle(paths), lambda path: -20.0, rate_hz=RATE, target_lufs=-20.0,
+                         crossfade_s=4.0, tracks_fade_themselves=True)
+    out = np.concatenate([stream.read(4800) for _ in range(int(16 / 0.1))])
+    stream.close()
+    level = kit.windows_db(out, window_s=0.1)
+    steady = np.median(level[45:55])
+    overlap = level[61:99]               # track a's last 4 s (6..10 s) under track b's first 4 s
+    assert overlap.min() > steady - 1.0, f"power dip {steady - overlap.min():.2f} dB where the tracks overlap"
+    assert overlap.max() < steady + 1.0
+
+
 def test_a_track_shorter_than_the_crossfade_still_plays_smoothly(tmp_path):
     short = kit.write(tmp_path / "short.wav", kit.noise(1.0, -20.0, seed=12))
     long = kit.write(tmp_path / "long.wav", kit.noise(8.0, -20.0, seed=13))

@@ -2,8 +2,10 @@
 
 ``MusicStream.read(frames)`` returns the next frames of music. Each track is brought to the stream's
 common loudness by a fixed gain chosen before its first sample; consecutive tracks overlap by an
-equal-power crossfade. The output depends only on the playlist and the files, never on how many frames
-each call asks for (block-size invariant), because all decisions are made on the sample sequence.
+equal-power crossfade, or -- for tracks that fade in and out by themselves with power-complementary
+fades, as the built-in ones do (``tracks_fade_themselves``) -- simply overlap by the fade's length.
+The output depends only on the playlist and the files, never on how many frames each call asks for
+(block-size invariant), because all decisions are made on the sample sequence.
 
 A track that cannot be read (missing, empty, corrupt, not audio) is skipped with one warning; if a whole
 pass over the playlist yields nothing, the stream falls back to the built-in music, and if even that
@@ -55,7 +57,10 @@ class MusicStream:
     that cannot be read. ``fallback`` is a second playlist used when the first yields nothing playable.
     ``length_of(path)`` (optional) gives a track's length in seconds; with ``until`` (the stream frame
     where the session stops reading, kept up to date by the mixer) it limits how much of the next track
-    is decoded ahead to what the session can still use.
+    is decoded ahead to what the session can still use. ``tracks_fade_themselves``: the tracks carry
+    their own fades, each ``crossfade_s`` long, whose powers add to one when overlapped (fade-in power
+    p(x), fade-out 1 - p(x)); the crossfade then only overlaps them, at unity gain. An equal-power
+    crossfade on top of such fades would fade each track twice and leave a dip in the middle.
     """
 
     def __init__(
@@ -69,11 +74,13 @@ class MusicStream:
         fallback: Callable[[], Iterator[Path]] | None = None,
         max_gain_db: float = MAX_BOOST_DB,
         length_of: Callable[[Path], float | None] | None = None,
+        tracks_fade_themselves: bool = False,
     ) -> None:
         self.rate_hz = rate_hz
         self.target_lufs = target_lufs
         self.crossfade_frames = max(1, int(round(crossfade_s * rate_hz)))
         self._min_track_frames = int(MIN_TRACK_S * rate_hz)
+        self.tracks_fade_themselves = tracks_fade_themselves
         self._playlist = playlist
         self._loudness_of = loudness_of
         self._length_of = length_of
@@ -254,8 +261,9 @@ class MusicStream:
 
     def _crossfade(self, tail: np.ndarray, head: np.ndarray, whole: bool) -> np.ndarray:
         """``tail`` (the ended track's buffered rest) faded out over the start of ``head`` (the next
-        track's first frames) faded in, equal power. A track shorter than the crossfade (``whole``) fades
-        in over half its length, so each track adds at least half of itself to the stream."""
+        track's first frames) faded in, equal power -- or simply overlapped, at unity gain, when the
+        tracks fade themselves. A track shorter than the crossfade (``whole``) fades in over half its
+        length, so each track adds at least half of itself to the stream."""
         if not len(head):   # no music follows: the tail fades to silence over one crossfade
             fade = min(len(tail), self.crossfade_frames)
             tail[len(tail) - fade:] *= dsp.equal_power_out((np.arange(fade, dtype=np.float32) + 0.5)[:, None] / fade)
@@ -263,10 +271,13 @@ class MusicStream:
         fade = min(len(tail), len(head) // 2 if whole else len(head))
         if not fade:
             return np.concatenate([tail, head])
-        phase = ((np.arange(fade, dtype=np.float32) + 0.5) / fade)[:, None]
         overlap = tail[len(tail) - fade:]
-        overlap *= dsp.equal_power_out(phase)
-        overlap += head[:fade] * dsp.equal_power_in(phase)
+        if self.tracks_fade_themselves:
+            overlap += head[:fade]
+        else:
+            phase = ((np.arange(fade, dtype=np.float32) + 0.5) / fade)[:, None]
+            overlap *= dsp.equal_power_out(phase)
+            overlap += head[:fade] * dsp.equal_power_in(phase)
         return np.concatenate([tail, head[fade:]]) if len(head) > fade else tail
 
     def close(self) -> None:
