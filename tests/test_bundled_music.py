@@ -1,12 +1,16 @@
 """The bundled music and chimes, as shipped: decodable, calm, and at the levels audio/README.md states.
 
 Everything is measured on the files in ``audio/`` decoded with soundfile (as the engine loads short
-clips). Whole tracks are never regenerated here: determinism is pinned on a short excerpt.
+clips), except a treatment's worth of music, which is read through the engine's own music bus (as
+``companion ambient --minutes 60`` plays it) and measured with the independent meter in tests/measure.py.
+Whole tracks are never regenerated here: determinism is pinned on a short excerpt.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import importlib
+import itertools
 import json
 import shutil
 import subprocess
@@ -15,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
+from tests.measure import ShortTermMeter
 
 signal = pytest.importorskip("scipy.signal")
 pyloudnorm = pytest.importorskip("pyloudnorm")
@@ -37,7 +43,15 @@ ONSET_JUMP_MAX_DB = 10.0         # no 10 ms window this far above the mean level
 EDGES_BELOW_DB = 30.0            # first and last 0.5 s this far under the track's loudness
 CHIME_ATTACK_MIN_S = 0.030
 CHIME_UNDER_VOICE_LUFS = -24.0   # the voice sits at -20 LUFS; a chime's loudest 3 s stays clearly under it
-AUDIO_DIR_MAX_BYTES = 30_000_000
+AUDIO_DIR_MAX_BYTES = 40_000_000
+TREATMENT_S = 3600               # the longest treatment the built-in music must fill without a repeat
+TRACK_CHANGE_DIP_MAX_LU = 1.5    # short-term (3 s) loudness at a track change, under the music around it
+CHARACTERS = ("pads", "keys", "water")
+PITCH_SIMILARITY_MAX = 0.95      # cosine of two tracks' pitch profiles (the old set: 0.79-0.97 for every pair)
+PITCH_SIMILARITY_MEDIAN_MAX = 0.7
+ONSET_MARGIN_DB = 1.0            # the keys' slowest onsets over the fastest rise of any other track
+SPECTRUM_MARGIN_WATER = 0.3      # spectral similarity within a character over across, water vs the others
+SPECTRUM_MARGIN_TONAL = 0.05     # ... pads vs keys (alike in spectrum, apart in onsets)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,9 +102,21 @@ def power_db(audio: np.ndarray) -> float:
 
 # --- music ---------------------------------------------------------------------------------------------
 
-def test_at_least_five_tracks_ship_and_the_manifest_names_exactly_them():
-    assert len(TRACK_PATHS) >= 5, f"only {len(TRACK_PATHS)} tracks in {MUSIC_DIR}"
+def test_the_manifest_names_exactly_the_tracks_that_ship():
     assert sorted(MUSIC_MANIFEST["tracks"]) == [path.name for path in TRACK_PATHS]
+
+
+def test_over_an_hour_of_music_in_three_characters_and_several_keys():
+    """Durations are the decoded ones (test_track_lasts_three_to_six_minutes pins the manifest to them)."""
+    rows = MUSIC_MANIFEST["tracks"].values()
+    overlap_s = MUSIC_MANIFEST["fade_s"] * (len(rows) - 1)
+    heard_s = sum(row["duration_s"] for row in rows) - overlap_s
+    assert heard_s >= TREATMENT_S + 120, f"{heard_s / 60:.1f} min of distinct music, overlaps taken off"
+    for character in CHARACTERS:
+        mine = [row for row in rows if row["character"] == character]
+        assert len(mine) >= 3, f"{len(mine)} {character} tracks"
+        assert len({row["key"].split()[0] for row in mine}) >= 3, f"{character}: fewer than 3 keys"
+        assert len({row["key"].split(maxsplit=1)[1] for row in mine}) >= 3, f"{character}: fewer than 3 modes"
 
 
 def test_track_lasts_three_to_six_minutes(track):
@@ -240,3 +266,169 @@ def test_every_melody_instrument_swells_in_over_at_least_50_ms(generators, instr
     envelope = tone[: len(tone) // block * block].reshape(-1, block).max(axis=1)
     attack_ms = np.argmax(envelope >= 0.9 * envelope.max()) - np.argmax(envelope > 1e-3 * envelope.max())
     assert attack_ms >= 50, f"{instrument}: attack {attack_ms} ms"
+
+
+# --- a treatment's worth of music, through the engine's music bus ------------------------------------------
+
+CONTEXT_S = 30                   # music measured either side of a track change
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackChange:
+    into: str                    # the track that comes in
+    at_s: int                    # the second MusicStream.current switched (the overlap starts about then)
+    short_term_lufs: np.ndarray  # every 100 ms from at_s - CONTEXT_S - 5 s: the 3 s window starting there
+
+
+@dataclasses.dataclass(frozen=True)
+class Hour:
+    playing: list[str]           # the track playing in each second (MusicStream.current)
+    changes: list[TrackChange]
+
+
+@pytest.fixture(scope="module")
+def hour_of_ambient_music() -> Hour:
+    """An hour of the music bus exactly as ``companion ambient --minutes 60`` builds it (seed 0), read
+    second by second: which track plays, and around each track change the short-term loudness of what
+    comes out (an independent K-weighting meter, not the engine's; only there, to keep the test quick).
+
+    MusicStream.current switches when the overlap is prepared, one read (1 s) ahead of it.
+    """
+    from companion.mix.assemble import build_ambient_session
+
+    session = build_ambient_session(minutes=TREATMENT_S / 60, seed=0)
+    stream = session.mixer.music
+    before_s = CONTEXT_S + 5
+    after_s = int(MUSIC_MANIFEST["fade_s"]) + CONTEXT_S + 5
+    recent: collections.deque[np.ndarray] = collections.deque(maxlen=before_s)
+    playing: list[str] = []
+    changes: list[TrackChange] = []
+    metering: tuple[str, int, ShortTermMeter] | None = None
+    try:
+        for second in range(TREATMENT_S):
+            block = stream.read(RATE_HZ)
+            recent.append(block)
+            playing.append(stream.current.name)
+            if second and playing[-1] != playing[-2] and second + after_s <= TREATMENT_S and metering is None:
+                metering = (playing[-1], second, ShortTermMeter())
+                for earlier in recent:
+                    metering[2].add(earlier)
+            elif metering is not None:
+                metering[2].add(block)
+                if second == metering[1] + after_s:
+                    changes.append(TrackChange(metering[0], metering[1], metering[2].lufs()))
+                    metering = None
+    finally:
+        stream.close()
+    return Hour(playing, changes)
+
+
+def test_an_hour_long_ambient_session_never_repeats_a_track(hour_of_ambient_music):
+    playing = hour_of_ambient_music.playing
+    runs = [name for second, name in enumerate(playing) if second == 0 or playing[second - 1] != name]
+    assert len(runs) == len(set(runs)), f"a track came back within the hour: {runs}"
+    assert len(runs) >= 12, f"only {len(runs)} tracks in an hour: {runs}"
+
+
+def test_track_changes_do_not_dip_in_loudness(hour_of_ambient_music):
+    """Where the two tracks overlap, short-term (3 s) loudness stays within TRACK_CHANGE_DIP_MAX_LU of the
+    music around it: the mean of the windows centred within 3 s of the overlap's middle (where a crossfade
+    dip is deepest) against the mean of the 30 s before and the 30 s after the overlap.
+
+    Means, because the music itself moves: the single quietest window of any 16 s stretch lies 0.1-3.6 LU
+    under the minute around it even where no track changes (measured on this set).
+    """
+    fade_s = MUSIC_MANIFEST["fade_s"]
+    dips = []
+    for change in hour_of_ambient_music.changes:
+        lufs = change.short_term_lufs
+        at = (CONTEXT_S + 5) * 10                      # index of the switch
+        before = lufs[at - (CONTEXT_S + 3) * 10: at - 3 * 10]
+        after = lufs[at + int((fade_s + 2) * 10): at + int((fade_s + 2 + CONTEXT_S) * 10)]
+        around = (before.mean() + after.mean()) / 2
+        middle = at + int(fade_s / 2 * 10)              # the window centred there starts 1.5 s earlier
+        dip = around - lufs[middle - 45: middle + 16].mean()
+        dips.append((round(dip, 2), change.into, change.at_s))
+    assert len(dips) >= 10, f"only {len(dips)} track changes measured"
+    worst = max(dips)
+    assert worst[0] <= TRACK_CHANGE_DIP_MAX_LU, (
+        f"{worst[0]} LU dip at {worst[2]} s (into {worst[1]}); worst five: {sorted(dips, reverse=True)[:5]}")
+
+
+# --- how different the tracks are ----------------------------------------------------------------------------
+
+EXCERPT_S = 90.0                 # from the middle of each track: past the fades, long enough for its harmony
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    name: str
+    character: str
+    chroma: np.ndarray           # power per pitch class C..B, unit length
+    bands_db: np.ndarray         # third-octave band levels 50 Hz - 10 kHz, dB re the total
+    onset_rise_db: float         # 99th percentile of the 0.6-2.4 kHz level's rise over 100 ms
+
+
+def profile(path: Path) -> Profile:
+    """Pitch profile, spectrum and onsets of the middle EXCERPT_S of a track (mono sum)."""
+    info = sf.info(str(path))
+    start = max(0, int((info.duration - EXCERPT_S) / 2 * RATE_HZ))
+    audio, _ = sf.read(str(path), start=start, frames=int(EXCERPT_S * RATE_HZ), dtype="float64", always_2d=True)
+    mono = audio.sum(axis=1)
+    freqs_hz, _, spectrum = signal.stft(mono, RATE_HZ, nperseg=16384, noverlap=8192)   # 2.9 Hz bins
+    power = (np.abs(spectrum) ** 2).mean(axis=1)
+    tonal = (freqs_hz > 60) & (freqs_hz < 5000)
+    pitch_class = np.round(69 + 12 * np.log2(freqs_hz[tonal] / 440.0)).astype(int) % 12
+    chroma = np.bincount(pitch_class, weights=power[tonal], minlength=12)
+    edges_hz = 50 * 2 ** (np.arange(24) / 3)
+    bands = np.array([power[(freqs_hz >= lo) & (freqs_hz < hi)].sum() for lo, hi in zip(edges_hz[:-1], edges_hz[1:])])
+    mid = signal.sosfilt(signal.butter(2, (600, 2400), "bandpass", fs=RATE_HZ, output="sos"), mono)
+    hop = RATE_HZ // 20                                                  # 50 ms
+    level_db = 10 * np.log10((mid[: len(mid) // hop * hop].reshape(-1, hop) ** 2).mean(axis=1) + 1e-12)
+    row = MUSIC_MANIFEST["tracks"][path.name]
+    return Profile(path.stem, row["character"], chroma / np.linalg.norm(chroma),
+                   10 * np.log10(bands / power.sum() + 1e-12), float(np.percentile(level_db[2:] - level_db[:-2], 99)))
+
+
+def pitch_similarity(a: Profile, b: Profile) -> float:
+    """Cosine of the two pitch profiles: 1 is the same notes in the same proportions."""
+    return float(a.chroma @ b.chroma)
+
+
+def spectral_similarity(a: Profile, b: Profile) -> float:
+    """Correlation of the two band-level curves (dB): 1 is the same spectral shape."""
+    return float(np.corrcoef(a.bands_db, b.bands_db)[0, 1])
+
+
+@pytest.fixture(scope="module")
+def profiles() -> list[Profile]:
+    return [profile(path) for path in TRACK_PATHS]
+
+
+def _mean_similarity(profiles: list[Profile], first: str, second: str) -> float:
+    return float(np.mean([spectral_similarity(a, b) for a in profiles for b in profiles
+                          if a is not b and a.character == first and b.character == second]))
+
+
+def test_no_two_tracks_share_a_pitch_profile(profiles):
+    """The old set (one pentatonic scale for all) measured 0.79-0.97 between every pair."""
+    pairs = [(pitch_similarity(a, b), a.name, b.name) for i, a in enumerate(profiles) for b in profiles[i + 1:]]
+    assert max(pairs)[0] <= PITCH_SIMILARITY_MAX, f"pitch profiles alike: {max(pairs)}"
+    median = float(np.median([similarity for similarity, _, _ in pairs]))
+    assert median <= PITCH_SIMILARITY_MEDIAN_MAX, f"median pitch similarity {median:.2f}"
+
+
+def test_the_three_characters_are_clearly_apart(profiles):
+    """The keys strike notes (gently) where the pads swell and the water flows: their mid-band level
+    rises faster than any other track's. The water's spectrum (noise) is unlike the tonal characters'."""
+    keys = [p.onset_rise_db for p in profiles if p.character == "keys"]
+    rest = [(p.onset_rise_db, p.name) for p in profiles if p.character != "keys"]
+    assert min(keys) >= max(rest)[0] + ONSET_MARGIN_DB, (
+        f"keys rise by {min(keys):.1f} dB per 100 ms at least, {max(rest)[1]} by {max(rest)[0]:.1f} dB")
+    within = {c: _mean_similarity(profiles, c, c) for c in CHARACTERS}
+    for first, second in itertools.combinations(CHARACTERS, 2):
+        across = _mean_similarity(profiles, first, second)
+        gap = min(within[first], within[second]) - across
+        needed = SPECTRUM_MARGIN_WATER if "water" in (first, second) else SPECTRUM_MARGIN_TONAL
+        assert gap >= needed, (
+            f"{first} vs {second}: spectra {across:.2f} alike across, {within[first]:.2f} / {within[second]:.2f} within")

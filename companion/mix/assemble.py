@@ -144,6 +144,11 @@ def plan_levels(timeline: Timeline, target_lufs: float, *, duck_db: float, voice
     return Levels(music_lufs=music_lufs, voice_lufs=music_lufs + over, duck_db=duck_db)
 
 
+# The built-in tracks fade in and out by themselves over this long (audio/music/manifest.json ``fade_s``)
+# with power-complementary fades; two of them overlap by exactly this, at unity gain (no dip).
+BUILTIN_FADE_S = 12.0
+
+
 def builtin_fade_s() -> float:
     """How long the built-in tracks fade in and out by themselves (their manifest's ``fade_s``)."""
     import json
@@ -151,7 +156,7 @@ def builtin_fade_s() -> float:
     try:
         return float(json.loads((audio_dir() / "music" / "manifest.json").read_text())["fade_s"])
     except (OSError, ValueError, KeyError, TypeError):
-        return 8.0
+        return BUILTIN_FADE_S
 
 
 def music_stream(sources: Sequence[str | Path], *, seed: int, shuffle: bool, rate_hz: int, target_lufs: float,
@@ -186,12 +191,15 @@ def music_stream(sources: Sequence[str | Path], *, seed: int, shuffle: bool, rat
         bundled = library.builtin_tracks()
         return library.playlist(bundled, seed=seed, shuffle=shuffle) if bundled else iter(())
 
-    if tracks and set(tracks) <= set(library.builtin_tracks()):
-        # The built-in tracks fade in and out over their own first and last seconds; a crossfade that
-        # covers those fades keeps the level even (6 s left an ~8 dB dip between them, 10 s about 3 dB).
-        crossfade_s = max(crossfade_s, builtin_fade_s() + 2.0)
+    only_builtin = bool(tracks) and set(tracks) <= set(library.builtin_tracks())
+    if only_builtin:
+        # The built-in tracks fade in and out by themselves (power-complementary fades): overlapping them
+        # by exactly the fade's length at unity gain keeps the level even. (An equal-power crossfade on
+        # top faded each track twice: 2.4-5.7 LU dips at every change.)
+        crossfade_s = builtin_fade_s()
     playlist: Iterator[Path] = library.playlist(tracks, seed=seed, shuffle=shuffle) if tracks else iter(())
     return MusicStream(playlist, lambda path: library.track_info(path).loudness_lufs, rate_hz=rate_hz,
                        target_lufs=target_lufs, crossfade_s=crossfade_s,
                        fallback=builtin_playlist if user else None,
-                       length_of=lambda path: library.track_info(path).duration_s)
+                       length_of=lambda path: library.track_info(path).duration_s,
+                       tracks_fade_themselves=only_builtin)
