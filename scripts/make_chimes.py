@@ -30,7 +30,7 @@ BITRATE_KBPS = 96
 class Bowl:
     name: str
     title: str
-    fundamental: str                                  # note name, from the music's shared pitch set
+    fundamental: str                                  # note name, e.g. "A3" (A4 = 440 Hz)
     partials: tuple[tuple[float, float, float, float], ...]   # (ratio, amplitude, seconds to -60 dB, beat Hz)
     attack_s: float
     duration_s: float

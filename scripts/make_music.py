@@ -89,10 +89,9 @@ TARGET_LUFS = -23.0
 TRUE_PEAK_MAX_DB = -1.0
 FADE_S = 12.0                 # fade at each end; the engine overlaps two built-in tracks by exactly this
 FADE_SHAPE = "power-complementary"   # fade-in power p(x), fade-out 1 - p(x): see fade_gain
-BITRATE_KBPS = 32             # nominal; Opus VBR spends ~35-45 kbit/s on these (60 at 48 nominal)
+BITRATE_KBPS = 32             # nominal; Opus VBR spends ~30 (water) to ~47 (keys) kbit/s on these
 MUSIC_DIR = AUDIO_DIR / "music"
 
-#        file stem          title               seed dur_s  character tonic mode   chord_s     reverb_s  extras
 TRACKS = (
     Track("still-water", "Still Water", 101, 270.0, "pads", "D", "major pentatonic", (18.0, 26.0), 4.5,
           brightness=0.45, melody="bell", melody_gap_s=(10.0, 18.0)),
