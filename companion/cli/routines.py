@@ -117,8 +117,13 @@ def show(routine: str, minutes: float | None, show_lines: bool) -> None:
         if step.breath and hold > 0:
             click.echo(f"{'':9}breathe in {step.breath.in_s:g} s, out {step.breath.out_s:g} s")
         if show_lines:
-            for line in step.lines:
-                click.echo(f"{'':9}  \"{visible(line.text)}\"" if line.text else f"{'':9}  [{visible(line.clip.name)}]")
+            cue_at = {e.line: e.start for e in timeline.voice if e.step == mark.index and e.line >= len(step.lines)}
+            for j, line in enumerate(step.spoken):
+                if j >= len(step.lines) and j not in cue_at:
+                    continue                       # a hold cue that does not fit this length of hold
+                said = f"\"{visible(line.text)}\"" if line.text else f"[{visible(line.clip.name)}]"
+                at = f"{clock(round(seconds(cue_at[j] - mark.hold_start)))} into the hold: " if j in cue_at else ""
+                click.echo(f"{'':9}  {at}{said}")
     click.echo(f"{clock(round(timeline.total_s)):>7}  end")
 
 
@@ -157,7 +162,7 @@ def check(file: str) -> None:
     too_long = length_problem(loaded, timeline.total_s)
     if too_long:
         raise BadInputError(too_long)
-    lines = sum(len(step.lines) for step in loaded.steps)
+    lines = sum(len(step.spoken) for step in loaded.steps)
     to_make = voicing.lines_to_synthesize(loaded)
     made = f"; {to_make} will be synthesized before the first play" if to_make else ""
     click.echo(f"OK: {visible(loaded.name)}: {clock(round(timeline.total_s))}, {len(loaded.steps)} steps, {lines} lines{made}.")

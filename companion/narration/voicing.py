@@ -243,7 +243,7 @@ def _synthesize_into_cache(provider: Provider, texts: list[str], progress: Progr
 
 def _describe(routine: Routine, i: int, j: int) -> str:
     step = routine.steps[i]
-    return f"step {i + 1} ('{step.title}') line {j + 1}: \"{step.lines[j].text}\""
+    return f"step {i + 1} ('{step.title}') line {j + 1}: \"{step.spoken[j].text}\""
 
 
 def _existing(text: str, voice: str) -> Path | None:
@@ -263,7 +263,7 @@ def line_audio(routine: Routine, *, voice: str = DEFAULT_VOICE,
     files: dict[tuple[int, int], Path] = {}
     pending: dict[tuple[int, int], str] = {}
     for i, step in enumerate(routine.steps):
-        for j, line in enumerate(step.lines):
+        for j, line in enumerate(step.spoken):
             if line.clip is not None:
                 files[(i, j)] = line.clip
                 continue
@@ -291,7 +291,7 @@ def line_durations(routine: Routine, voice: str = DEFAULT_VOICE) -> dict[tuple[i
     durations = shipped_durations(voice)
     result: dict[tuple[int, int], float] = {}
     for i, step in enumerate(routine.steps):
-        for j, line in enumerate(step.lines):
+        for j, line in enumerate(step.spoken):
             path = line.clip or (None if line.text is None else cached_clip(line.text))
             sha = synthesis.text_sha256(line.text) if line.text else ""
             if line.clip is None and sha in durations:
@@ -315,7 +315,7 @@ def _header_seconds(path: Path) -> float:
 
 def _unvoiced(routine: Routine, voice: str) -> list[tuple[int, int]]:
     """Lines with no recorded, shipped or cached clip yet."""
-    return [(i, j) for i, step in enumerate(routine.steps) for j, line in enumerate(step.lines)
+    return [(i, j) for i, step in enumerate(routine.steps) for j, line in enumerate(step.spoken)
             if line.clip is None and _existing(line.text or "", voice) is None]
 
 

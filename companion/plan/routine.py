@@ -1,7 +1,9 @@
 """Routine files: the TOML format, its model, and validation before any sound is made.
 
-A routine is a list of steps; each step speaks its narration lines in order, then holds quietly (with an
-optional chime at the start and end of the hold and an optional breathing pace). Everything the user can
+A routine is a list of steps; each step speaks its narration lines in order (each line may ask for a pause
+after it, e.g. time to do a movement), then holds (with an optional chime at the start and end of the hold,
+an optional breathing pace, and optional hold cues: short reminders spoken at a time into the hold, or on
+the in- or out-breath of its pace). Everything the user can
 get wrong is caught here, and each error names the file, the step and the key, what was given and what is
 allowed. The format is documented in README.md ("Routine files").
 """
@@ -30,15 +32,35 @@ from companion.plan.suggest import did_you_mean
 
 DEFAULT_ROUTINE = "head-and-neck"
 MAX_DURATION_S = 4 * 3600.0
+DEFAULT_DUCK_DB = 12.0       # how far the music dips under the voice
 _STEP_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 @dataclass(frozen=True)
 class Line:
-    """One narration line: a text to speak, a recorded clip, or both (the text is then shown)."""
+    """One narration line: a text to speak, a recorded clip, or both (the text is then shown).
+
+    ``pause_after_s`` is the silence after the line (time to do what it asks); None means the routine's
+    ``line_gap_s``.
+    """
 
     text: str | None
     clip: Path | None = None
+    pause_after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class HoldCue:
+    """A short line spoken inside a step's hold, so eyes-closed practice is not left in silence.
+
+    Where, as written: ``at_s`` seconds after the hold starts, or ``before_end_s`` seconds before it ends;
+    ``fraction`` of the written hold is the same place as a share, so it scales with ``--minutes``.
+    ``on`` ("in" or "out") moves the cue to the next start of that half of the step's breathing pace.
+    """
+
+    line: Line
+    fraction: float
+    on: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,13 +81,19 @@ class Step:
     chime_start: bool = False
     chime_end: bool = False
     breath: Breath | None = None
+    hold_cues: tuple[HoldCue, ...] = ()
+
+    @property
+    def spoken(self) -> tuple[Line, ...]:
+        """Every line this step may speak: its lines, then its hold cues (line index = position here)."""
+        return self.lines + tuple(cue.line for cue in self.hold_cues)
 
 
 @dataclass(frozen=True)
 class SessionOptions:
     music: tuple[str, ...] = ("builtin",)
     minutes: float | None = None
-    duck_db: float = 12.0
+    duck_db: float = DEFAULT_DUCK_DB
     voice_db: float = 0.0
     loudness_lufs: float = -20.0
     crossfade_s: float = 6.0
@@ -98,8 +126,10 @@ _SESSION_NUMBERS: dict[str, tuple[float, float, str]] = {
 }
 _TOP_KEYS = ("name", "description", "session", "steps")
 _SESSION_KEYS = (*_SESSION_NUMBERS, "music", "chimes")
-_STEP_KEYS = ("id", "title", "do", "lines", "hold", "chime_start", "chime_end", "breath")
-_LINE_KEYS = ("text", "clip")
+_STEP_KEYS = ("id", "title", "do", "lines", "hold", "chime_start", "chime_end", "breath", "hold_cues")
+_LINE_KEYS = ("text", "clip", "pause_after")
+_CUE_KEYS = ("text", "clip", "at", "before_end", "on")
+MAX_PAUSE_S = 60.0
 _BREATH_KEYS = ("in_s", "out_s")
 
 
@@ -245,12 +275,45 @@ def _parse_step(raw: dict[str, Any], where: str, number: int, base: Path) -> Ste
             raise RoutineError(f"{here}: 'breath' needs both in_s and out_s, got {b!r}")
         breath = Breath(_number(b["in_s"], f"{here}: breath.in_s", 1.0, 20.0, "s"),
                         _number(b["out_s"], f"{here}: breath.out_s", 1.0, 20.0, "s"))
+    cues = _parse_hold_cues(raw.get("hold_cues", []), here, base, hold_s, breath)
     return Step(
         id=step_id, title=title, do=do, lines=lines, hold_s=hold_s,
         chime_start=_bool(raw.get("chime_start", False), f"{here}: chime_start"),
         chime_end=_bool(raw.get("chime_end", False), f"{here}: chime_end"),
-        breath=breath,
+        breath=breath, hold_cues=cues,
     )
+
+
+def _parse_hold_cues(raw: Any, here: str, base: Path, hold_s: float, breath: Breath | None) -> tuple[HoldCue, ...]:
+    """``hold_cues = [{ at = "0:20", text = "..." }, { before_end = 10, text = "...", on = "out" }]``."""
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise RoutineError(f"{here}: 'hold_cues' must be a list of {{ at, text }} tables, got {_kind(raw)}",
+                           hint='e.g. hold_cues = [{ at = "0:20", text = "Slow circles." }]')
+    if raw and hold_s <= 0:
+        raise RoutineError(f"{here}: 'hold_cues' need a hold; this step's hold is 0")
+    cues: list[HoldCue] = []
+    for index, item in enumerate(raw, start=1):
+        at = f"{here}: hold_cues[{index}]"
+        _check_keys(item, _CUE_KEYS, at, "")
+        where = [key for key in ("at", "before_end") if key in item]
+        if len(where) != 1:
+            raise RoutineError(f"{at}: give exactly one of 'at' (time into the hold) or 'before_end' "
+                               f"(time before it ends), got {', '.join(where) or 'neither'}")
+        seconds = parse_duration(item[where[0]], at, where[0], allow_zero=where[0] == "at")
+        too_late = seconds >= hold_s if where[0] == "at" else seconds > hold_s
+        if too_late:
+            raise RoutineError(f"{at}: '{where[0]}' is {item[where[0]]!r} but the hold lasts only {hold_s:g} s")
+        on = item.get("on")
+        if on is not None:
+            if on not in ("in", "out"):
+                raise RoutineError(f"{at}: 'on' must be \"in\" or \"out\" (the half of the breath), got {on!r}")
+            if breath is None:
+                raise RoutineError(f"{at}: 'on' needs the step's breathing pace",
+                                   hint="add breath = { in_s = 4, out_s = 6 } to the step")
+        line = _parse_line({k: v for k, v in item.items() if k in ("text", "clip")}, at, base)
+        fraction = seconds / hold_s if where[0] == "at" else 1.0 - seconds / hold_s
+        cues.append(HoldCue(line=line, fraction=fraction, on=on))
+    return tuple(sorted(cues, key=lambda cue: cue.fraction))
 
 
 def _parse_lines(raw: Any, here: str, base: Path) -> tuple[Line, ...]:
@@ -265,24 +328,32 @@ def _parse_lines(raw: Any, here: str, base: Path) -> tuple[Line, ...]:
             lines.append(Line(text=item.strip()))
             continue
         if not isinstance(item, dict):
-            raise RoutineError(f"{at}: must be a text or a {{ text, clip }} table, got {_kind(item)}")
+            raise RoutineError(f"{at}: must be a text or a {{ text, clip, pause_after }} table, got {_kind(item)}")
         _check_keys(item, _LINE_KEYS, at, "")
-        text = item.get("text")
-        if text is not None and (not isinstance(text, str) or not text.strip()):
-            raise RoutineError(f"{at}: 'text' must be a non-empty string, got {text!r}")
-        clip = item.get("clip")
-        if clip is None and text is None:
-            raise RoutineError(f"{at}: give a 'text', a 'clip', or both")
-        clip_path = None
-        if clip is not None:
-            if not isinstance(clip, str) or not clip:
-                raise RoutineError(f"{at}: 'clip' must be a file path, got {clip!r}")
-            clip_path = (base / Path(clip).expanduser()).resolve()
-            if not clip_path.is_file():
-                raise RoutineError(f"{at}: clip file not found: {clip_path}",
-                                   hint="clip paths are relative to the routine file")
-        lines.append(Line(text=text.strip() if text else None, clip=clip_path))
+        pause = None
+        if "pause_after" in item:
+            pause = _number(item["pause_after"], f"{at}: pause_after", 0.0, MAX_PAUSE_S, "s")
+        lines.append(_parse_line({k: v for k, v in item.items() if k != "pause_after"}, at, base, pause))
     return tuple(lines)
+
+
+def _parse_line(item: dict[str, Any], at: str, base: Path, pause_after_s: float | None = None) -> Line:
+    """A ``{ text, clip }`` table → Line (text stripped, clip resolved against ``base`` and checked)."""
+    text = item.get("text")
+    if text is not None and (not isinstance(text, str) or not text.strip()):
+        raise RoutineError(f"{at}: 'text' must be a non-empty string, got {text!r}")
+    clip = item.get("clip")
+    if clip is None and text is None:
+        raise RoutineError(f"{at}: give a 'text', a 'clip', or both")
+    clip_path = None
+    if clip is not None:
+        if not isinstance(clip, str) or not clip:
+            raise RoutineError(f"{at}: 'clip' must be a file path, got {clip!r}")
+        clip_path = (base / Path(clip).expanduser()).resolve()
+        if not clip_path.is_file():
+            raise RoutineError(f"{at}: clip file not found: {clip_path}",
+                               hint="clip paths are relative to the routine file")
+    return Line(text=text.strip() if text else None, clip=clip_path, pause_after_s=pause_after_s)
 
 
 def _check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str, prefix: str) -> None:

@@ -4,20 +4,26 @@ The mixer never decides *when* something happens; it reads this plan. Because na
 advance, ducking is planned too: the music starts to dip before the first word and comes back after the
 last one. Times are frames at the session rate (sample-accurate); ``*_s`` properties give seconds.
 
-Layout of one step: its narration lines one after another (``line_gap_s`` apart), then the hold (the quiet
-time to do the exercise), with an optional chime at the hold's start and end and an optional breathing pace.
+Layout of one step: its narration lines one after another (each followed by its own ``pause_after``, else
+``line_gap_s``), then the hold (the time to do the exercise), with an optional chime at the hold's start and
+end, an optional breathing pace, and its hold cues: each at its share of the hold (so they scale with
+``--minutes``), never closer than ``CUE_GAP_S`` to the one before and ending ``CUE_TAIL_S`` before the hold
+does; a cue ``on`` "in" or "out" starts exactly where that half of the breath cycle starts (the music swells
+on the in-breath, see ``companion.mix.mixer``). A hold cue's line index follows the step's lines
+(``Step.spoken``).
 The session opens with a music-only lead-in during the fade-in and closes with a music-only fade-out.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
 from companion.durations import clock, seconds_to_frames
-from companion.errors import BadInputError
-from companion.plan.routine import Breath, Routine
+from companion.errors import BadInputError, RoutineError
+from companion.plan.routine import Breath, HoldCue, Routine, Step
 
 # Layout constants, in seconds. They shape the pacing; the routine's options set the rest.
 HOLD_LEAD_S = 0.6          # after a step's last line, before its hold starts
@@ -30,6 +36,9 @@ DUCK_BRIDGE_S = 1.5        # voice pauses shorter than this keep the music down
 HOLD_SCALE_MIN = 0.5       # --minutes may shrink holds to half ...
 HOLD_SCALE_MAX = 3.0       # ... or stretch them to three times their written length
 AMBIENT_CHIME_RING_S = 8.0 # an ambient session's end chime rings this long after the music has faded
+CUE_GAP_S = 1.0            # at least this much quiet before a hold cue ...
+BREATH_CUE_GAP_S = 0.3     # ... or before a breath cue (the turn of the breath separates them)
+CUE_TAIL_S = 1.0           # a hold cue ends at least this long before its hold does
 
 
 @dataclass(frozen=True)
@@ -167,18 +176,23 @@ def plan(
         step = routine.steps[index]
         step_start = t
         first_line = start_line if index == start_step else 0
+        hold_s = step.hold_s * hold_scale + extra.get(index, 0.0)
         for line_index in range(first_line, len(step.lines)):
+            line = step.lines[line_index]
             length = frames(durations_s[(index, line_index)])
             path = (paths or {}).get((index, line_index), Path())
             voice.append(VoiceEvent(t, length, index, line_index, path))
             t += length
             if line_index < len(step.lines) - 1:
-                t += frames(options.line_gap_s)
-        hold_s = step.hold_s * hold_scale + extra.get(index, 0.0)
-        if step.lines and hold_s > 0:
-            t += frames(HOLD_LEAD_S)
+                t += frames(options.line_gap_s if line.pause_after_s is None else line.pause_after_s)
+            elif hold_s > 0:
+                t += frames(HOLD_LEAD_S if line.pause_after_s is None else line.pause_after_s)
         hold_start = t
         hold_end = t + frames(hold_s)
+        for cue_index, at, length in place_hold_cues(step, index, durations_s, hold_s, first_line, routine):
+            key = (index, len(step.lines) + cue_index)
+            voice.append(VoiceEvent(hold_start + frames(at), frames(length), index, key[1],
+                                    (paths or {}).get(key, Path())))
         if options.chimes and hold_s > 0:
             if step.chime_start:
                 chimes.append(ChimeEvent(hold_start, index, "start"))
@@ -190,7 +204,7 @@ def plan(
     end = fade_out_start + frames(options.fade_out_s)
     return Timeline(
         rate_hz=rate_hz,
-        voice=tuple(voice),
+        voice=tuple(sorted(voice, key=lambda event: event.start)),
         chimes=tuple(chimes),
         steps=tuple(marks),
         ducks=tuple(bridge_spans([Span(v.start, v.end) for v in voice], frames(DUCK_BRIDGE_S))),
@@ -201,6 +215,60 @@ def plan(
         origin=origin,
         extra_holds=tuple(sorted(extra.items())),
     )
+
+
+def place_hold_cues(step: Step, index: int, durations_s: dict[tuple[int, int], float], hold_s: float,
+                    first_line: int = 0, routine: Routine | None = None) -> list[tuple[int, float, float]]:
+    """(cue index, seconds into the hold, seconds long) for each hold cue that fits the hold as played.
+
+    Each cue goes to its share of ``hold_s``, later if the cue before it has not ended ``CUE_GAP_S``
+    (``BREATH_CUE_GAP_S`` for a breath cue) earlier; a breath cue then moves on to the next start of its half-cycle. A cue that would not end
+    ``CUE_TAIL_S`` before the hold ends moves earlier if it can, else it is left out (a hold shrunk by
+    ``--minutes``). Cues already spoken before a re-plan (line index < ``first_line``) are skipped.
+    Raises RoutineError when a breath cue is longer than its half of the breath.
+    """
+    placed: list[tuple[int, float, float]] = []
+    free_from = 0.0                     # where the previous cue ended (the hold's start at first)
+    limit = hold_s - CUE_TAIL_S
+    for cue_index, cue in enumerate(step.hold_cues):
+        if len(step.lines) + cue_index < first_line:
+            continue
+        length = durations_s[(index, len(step.lines) + cue_index)]
+        if placed:
+            free_from += BREATH_CUE_GAP_S if cue.on is not None else CUE_GAP_S
+        wanted = max(cue.fraction * hold_s, free_from)
+        if cue.on is not None and step.breath is not None:
+            where = _cue_where(routine, step, index, cue_index)
+            at = _breath_start(step.breath, cue, wanted, length, limit, free_from, where)
+        else:
+            at = min(wanted, limit - length)
+            at = at if at >= free_from else None
+        if at is None:
+            continue
+        placed.append((cue_index, at, length))
+        free_from = at + length
+    return placed
+
+
+def _breath_start(breath: Breath, cue: HoldCue, wanted_s: float, length_s: float, limit_s: float,
+                  free_from_s: float, where: str) -> float | None:
+    """The first start of the cue's half-cycle at or after ``wanted_s`` (else the last one that fits)."""
+    half_s = breath.in_s if cue.on == "in" else breath.out_s
+    if length_s > half_s:
+        raise RoutineError(f"{where}: the cue takes {length_s:.1f} s to say but the {cue.on}-breath lasts "
+                           f"{half_s:g} s", hint="shorten the cue or slow the step's breath pace")
+    cycle = breath.in_s + breath.out_s
+    offset = 0.0 if cue.on == "in" else breath.in_s
+    turns = max(0, math.ceil((wanted_s - offset) / cycle - 1e-9))
+    at = offset + turns * cycle
+    while at + length_s > limit_s and at - cycle >= free_from_s:
+        at -= cycle
+    return at if at + length_s <= limit_s and at >= free_from_s else None
+
+
+def _cue_where(routine: Routine | None, step: Step, index: int, cue_index: int) -> str:
+    source = str(routine.source) if routine is not None and routine.source else "<routine>"
+    return f"{source}: step {index + 1} ('{step.id}'): hold_cues[{cue_index + 1}]"
 
 
 def plan_ambient(
