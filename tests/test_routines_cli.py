@@ -21,7 +21,7 @@ minutes = 4
 id = "one"
 title = "Breathe"
 do = "Hands on your belly"
-lines = ["Welcome. This is a relaxation aid.", "Breathe out slowly."]
+lines = ["Welcome. This is a relaxation aid.", "Breathe out, very slowly."]
 hold = "1:30"
 breath = { in_s = 4, out_s = 6 }
 [[steps]]
@@ -76,7 +76,7 @@ def test_show_with_lines_and_minutes(tmp_path):
 
 def test_check_accepts_a_good_file(tmp_path):
     path = tmp_path / "evening.toml"
-    path.write_text(GOOD.replace('"Breathe out slowly."', '"Hands on your belly. Slow breaths. Let each out-breath be long."'))
+    path.write_text(GOOD.replace('"Breathe out, very slowly."', '"Hands on your belly. Slow breaths. Let each out-breath be long."'))
     result = run("routines", "check", str(path))
     assert result.exit_code == 0, result.output
     assert result.output.startswith("OK: Evening: 4:00, 2 steps, 3 lines")
@@ -98,7 +98,7 @@ def test_check_names_lines_without_a_voice(tmp_path, monkeypatch):
     path.write_text(GOOD)
     result = CliRunner().invoke(main, ["routines", "check", str(path)])
     assert result.exit_code == 2
-    assert "step 1 ('Breathe') line 2: \"Breathe out slowly.\"" in result.output
+    assert "step 1 ('Breathe') line 2: \"Breathe out, very slowly.\"" in result.output
     assert "1 line would have no voice" in result.output and "reinstall companion" in result.output
 
 

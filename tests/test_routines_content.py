@@ -22,7 +22,7 @@ from companion.narration.voices import CUE_PHRASES, DEFAULT_VOICE
 from companion.assets import audio_dir
 from companion.mix.assemble import build_session
 from companion.plan.routine import DEFAULT_ROUTINE, builtin_names, load_routine
-from companion.plan.timeline import fit_hold_scale
+from companion.plan.timeline import fit_hold_scale, plan
 
 NARRATION = audio_dir() / "narration" / DEFAULT_VOICE     # the other voices: tests/test_voices.py
 MANIFEST = json.loads((NARRATION / "manifest.json").read_text(encoding="utf-8"))
@@ -36,11 +36,12 @@ MAX_SENTENCE_WORDS = 16
 
 
 def all_lines(name: str) -> list[str]:
-    return [line.text for step in load_routine(name).steps for line in step.lines]
+    """Every text the routine speaks: the steps' lines and their hold cues."""
+    return [line.text for step in load_routine(name).steps for line in step.spoken]
 
 
 def spoken(step) -> str:
-    return " ".join(line.text for line in step.lines).lower()
+    return " ".join(line.text for line in step.spoken).lower()
 
 
 def test_the_five_builtins_exist_and_the_default_is_one_of_them():
@@ -53,7 +54,7 @@ def test_builtin_validates_and_is_set_to_its_target_length(name):
     routine = load_routine(name)
     assert routine.builtin == name
     assert routine.options.minutes == EXPECTED[name], f"{name}: session.minutes should be {EXPECTED[name]}"
-    assert all(line.text and line.clip is None for step in routine.steps for line in step.lines), \
+    assert all(line.text and line.clip is None for step in routine.steps for line in step.spoken), \
         "built-in lines are text voiced by the shipped clips"
 
 
@@ -96,16 +97,20 @@ def test_sentences_are_short_and_in_the_second_person(name):
         for sentence in synthesis.split_sentences(text):
             assert len(sentence.split()) <= MAX_SENTENCE_WORDS, f"{name}: long sentence ({sentence!r})"
         assert not re.search(r"\b(I|me|my)\b", text), f"{name}: first person in {text!r}"
-    assert sum(bool(re.search(r"\byour?\b", t, re.IGNORECASE)) for t in lines) >= 0.6 * len(lines)
+    said = [line.text for step in load_routine(name).steps for line in step.lines]   # hold cues are short reminders
+    assert sum(bool(re.search(r"\byour?\b", t, re.IGNORECASE)) for t in said) >= 0.6 * len(said)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_every_hold_starts_with_a_short_cue(name):
-    """Eyes may be closed: the last line before each hold restates the essential cue in a few words."""
-    for step in load_routine(name).steps:
+def test_the_recap_of_every_step_with_a_hold_is_spoken_inside_the_hold(name):
+    """Eyes may be closed: a short reminder of what to do comes back during the hold, not before it."""
+    steps = load_routine(name).steps
+    for step in steps[:-1]:                 # the last step's hold is wind-down's final rest: quiet on purpose
         if step.hold_s > 0 and step.lines:
-            cue = step.lines[-1].text
-            assert len(cue.split()) <= MAX_SENTENCE_WORDS, f"{name}/{step.id}: the cue before the hold is long: {cue!r}"
+            recaps = [cue.line.text for cue in step.hold_cues if cue.on is None]
+            assert recaps, f"{name}/{step.id}: no reminder inside the hold"
+            assert all(len(t.split()) <= MAX_SENTENCE_WORDS for t in recaps), f"{name}/{step.id}: {recaps}"
+            assert step.lines[-1].text not in recaps, f"{name}/{step.id}: the recap is still said before the hold"
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -237,3 +242,101 @@ def test_each_builtin_renders_with_its_music_to_its_nominal_length(name, tmp_pat
         session.close()
     assert abs(frames / rate - EXPECTED[name] * 60) <= 2.0, f"{name}: {frames / rate:.1f} s rendered"
     assert 10 ** (-30 / 20) < peak <= 10 ** (-1 / 20), f"{name}: sample peak {20 * np.log10(peak):.1f} dBFS"
+
+
+# --- words reviewed against the source material (issue 12, item 3) ----------------------------------------
+NECK_CAUTION = ("after neck surgery or injury", "cancer treatment", "check with your care team first")
+PRESUMED_RESULT = re.compile(r"\b(loosen\w*|soften\w*|sink\w*|melt\w*|releas\w*|eas\w*|relax\w*|warm\w*|"
+                             r"lighter|heav\w*|let(s|ting)? go)\b", re.IGNORECASE)
+TENSING = re.compile(r"\b(clench\w*|tens(e|ing)|tighten\w*|shrug\w*|firm(s|ly)?)\b|toward your ears|"
+                     r"lift your shoulders", re.IGNORECASE)
+ANATOMY = re.compile(r"\b(fascia|connective|tissue|anatomy|nerve\w*|lymph\w*)\b", re.IGNORECASE)
+BREATH_WORDS = re.compile(r"\bbreathe (in|out)\b|^and out\b", re.IGNORECASE)
+
+
+def sentences(name: str) -> list[str]:
+    return [s for text in all_lines(name) for s in synthesis.split_sentences(text)]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_routine_touching_the_neck_gives_the_care_team_caution_before_the_first_step(name):
+    steps = load_routine(name).steps
+    assert any("neck" in f"{s.title} {s.do}".lower() for s in steps), f"{name} no longer touches the neck?"
+    opening = spoken(steps[0])
+    for phrase in NECK_CAUTION:
+        assert phrase in opening, f"{name}: the opening lacks {phrase!r}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_it_says_once_that_changes_often_take_several_sessions_over_a_few_weeks(name):
+    said = [t for t in all_lines(name) if "several sessions" in t.lower() and "few weeks" in t.lower()]
+    assert len(said) == 1, f"{name}: said {len(said)} times"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_no_line_presumes_a_result_and_no_line_asks_a_muscle_to_tense(name):
+    for sentence in sentences(name):
+        if re.search(r"\bnotice\b", sentence, re.IGNORECASE):
+            assert not PRESUMED_RESULT.search(sentence), f"{name}: presumes a result: {sentence!r}"
+        assert not TENSING.search(sentence), f"{name}: asks a muscle to tense: {sentence!r}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_no_anatomy_before_the_first_instruction(name):
+    """The welcome says what this is and how to be safe, then what to do: no lecture on the fascia."""
+    steps = load_routine(name).steps
+    for text in [line.text for line in steps[0].spoken] + [line.text for line in steps[1].lines[:1]]:
+        assert not ANATOMY.search(text), f"{name}: {text!r}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_breathing_instructions_are_cues_on_the_breath_cycle(name):
+    """"Breathe in" is said as the in-breath starts, "breathe out" as the out-breath starts, never in the
+    run of lines before a hold, where there is no time to do it."""
+    for step in load_routine(name).steps:
+        for line in step.lines:
+            for sentence in synthesis.split_sentences(line.text):
+                assert not BREATH_WORDS.search(sentence), f"{name}/{step.id}: {sentence!r} is not on the breath"
+        for cue in step.hold_cues:
+            said = BREATH_WORDS.search(cue.line.text)
+            if said:
+                wanted = "in" if (said.group(1) or "out").lower() == "in" else "out"
+                assert cue.on == wanted, f"{name}/{step.id}: {cue.line.text!r} is on {cue.on!r}, not {wanted!r}"
+
+
+# --- wind-down, for bed (issue 12, item 4) ------------------------------------------------------------------
+ARMS_RAISED = ("scalp", "forehead", "temples", "jaw", "skull-base", "neck")
+MAX_ARMS_RAISED_S = 90.0
+
+
+def wind_down_plan():
+    routine = load_routine("wind-down")
+    scale = fit_hold_scale(routine, voicing.line_durations(routine), routine.options.minutes)
+    return routine, plan(routine, voicing.line_durations(routine), rate_hz=1000, hold_scale=scale)
+
+
+def test_wind_down_is_for_bed_lying_down_and_softer_by_default():
+    routine, timeline = wind_down_plan()
+    assert routine.options.loudness_lufs == -23.0 and routine.options.chimes == "soft"
+    assert routine.options.fade_out_s >= 45.0
+    assert "lie down" in spoken(routine.steps[0]) and "sitting" not in " ".join(all_lines("wind-down")).lower()
+    assert set(ARMS_RAISED) <= {s.id for s in routine.steps}
+    for mark in timeline.steps:
+        if mark.id in ARMS_RAISED:
+            held = timeline.seconds(mark.hold_end - mark.hold_start)
+            assert held <= MAX_ARMS_RAISED_S, f"{mark.id}: arms raised for a {held:.0f} s hold"
+
+
+def test_wind_down_thins_its_talk_and_says_the_safety_words_before_the_final_rest():
+    routine, timeline = wind_down_plan()
+    closing = routine.steps[-1]
+    for phrase in ("dizzy or lightheaded", "severe pain", "contact your healthcare provider"):
+        assert phrase in spoken(closing), phrase
+    assert not closing.hold_cues and closing.hold_s >= 180, "a long final rest with nothing said"
+    assert "pain" not in closing.lines[-1].text.lower(), "the last words are not about pain"
+    # Talk per minute of the steps between the welcome and the closing: the last third says less.
+    first, last = timeline.steps[1].start, timeline.steps[-1].start
+    third = (last - first) // 3
+    talk = [sum(max(0, min(e.end, a + third) - max(e.start, a)) for e in timeline.voice) / third
+            for a in (first, first + 2 * third)]
+    assert talk[1] < 0.8 * talk[0], f"voice share {talk[0]:.2f} in the first third, {talk[1]:.2f} in the last"

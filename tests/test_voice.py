@@ -56,7 +56,7 @@ def no_voice(monkeypatch, espeak_only):
 def test_builtin_lines_use_shipped_clips_and_synthesize_nothing(private_cache, no_voice):
     routine = load_routine("head-and-neck")
     files = voicing.line_audio(routine)
-    assert len(files) == sum(len(step.lines) for step in routine.steps)
+    assert len(files) == sum(len(step.spoken) for step in routine.steps)
     assert all(path.suffix == ".opus" and path.is_file() for path in files.values())
     assert files[(0, 0)] == voicing.shipped_clip(routine.steps[0].lines[0].text)
     assert voicing.missing_lines(routine) == []

@@ -31,7 +31,7 @@ def manifest(voice: str) -> dict[str, dict]:
 
 def builtin_texts() -> set[str]:
     texts = {synthesis.normalise_text(line.text) for name in builtin_names() for step in load_routine(name).steps
-             for line in step.lines if line.text and line.clip is None}
+             for line in step.spoken if line.text and line.clip is None}
     return texts | {synthesis.normalise_text(p) for p in CUE_PHRASES}
 
 

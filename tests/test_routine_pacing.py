@@ -1,0 +1,111 @@
+"""The built-in routines as a listener meets them, measured on rendered audio (issue 12's invariants).
+
+Voice runs are found in a render of the voice alone (music "none", chimes off) with tests/measure.py's
+level meter, not read from the plan; the music's breathing swell is fitted to a render over steady noise;
+loudness and the voice-over-music windows use pyloudnorm's K-weighting. Renders run at 4-16 kHz to keep
+the suite fast: every figure here lives well below 2 kHz.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+
+import numpy as np
+import pyloudnorm
+import pytest
+
+from companion.mix.assemble import build_session
+from companion.plan.routine import builtin_names, load_routine
+from tests import measure
+from tests import sessionkit as kit
+
+MAX_SILENT_S = 45.0
+SWELL_TOLERANCE_S = 0.3
+
+
+def quiet(name: str):
+    """The built-in routine with its chimes off (a chime is not guidance)."""
+    routine = load_routine(name)
+    return replace(routine, options=replace(routine.options, chimes=False))
+
+
+@functools.lru_cache(maxsize=None)
+def voice_alone(name: str, rate_hz: int = 4000) -> tuple[np.ndarray, object]:
+    session = build_session(quiet(name), music=["none"], rate_hz=rate_hz)
+    return kit.render_all(session, rate_hz).mean(axis=1), session.timeline
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_no_stretch_of_the_session_is_silent_for_more_than_45_s(name):
+    """From the first word to the last, the voice never leaves more than 45 s of silence; wind-down's
+    final rest (its last step's hold, after the safety words) is the one place meant to be quiet."""
+    voice, timeline = voice_alone(name)
+    runs = measure.speech_runs(voice, 4000)
+    end_s = runs[-1][1]
+    if name == "wind-down":
+        end_s = timeline.seconds(timeline.steps[-1].hold_start)
+        assert not [r for r in runs if r[0] > end_s + 0.5], "wind-down's final rest has no voice"
+    gaps = [(b[0] - a[1], a[1]) for a, b in zip(runs, runs[1:]) if b[0] <= end_s + 0.5]
+    longest, at = max(gaps)
+    assert longest <= MAX_SILENT_S, f"{name}: {longest:.1f} s without voice from {at / 60:.0f}:{at % 60:04.1f}"
+
+
+def steady_noise(folder) -> str:
+    rng = np.random.default_rng(1)
+    return str(kit.write(folder / "steady.wav", (0.05 * rng.standard_normal((30 * kit.RATE, 2))).astype(np.float32)))
+
+
+def test_breathing_cues_start_on_the_swell_and_the_fall_within_0_3_s(tmp_path):
+    """quick-reset's paced holds over steady noise: the swell's phase is fitted to the music alone (mix
+    minus voice), each breath cue's first word is found in the voice render."""
+    rate = 16_000
+    routine = quiet("quick-reset")
+    session = build_session(routine, music=[steady_noise(tmp_path)], rate_hz=rate)
+    timeline = session.timeline
+    music = kit.render_all(session, rate).mean(axis=1)
+    voice, _ = voice_alone("quick-reset", rate)
+    music = music - voice[: len(music)]
+    runs = measure.speech_runs(voice, rate)
+    checked = 0
+    for mark in timeline.steps:
+        step = routine.steps[mark.index]
+        if step.breath is None:
+            continue
+        start, end = timeline.seconds(mark.hold_start), timeline.seconds(mark.hold_end)
+        swell = measure.breath_phase_s(music, rate, start, end, step.breath.in_s, step.breath.out_s,
+                                       [(a - 1.0, b + 2.0) for a, b in runs])
+        cycle = step.breath.in_s + step.breath.out_s
+        for event in timeline.voice:
+            cue = event.line - len(step.lines)
+            if event.step != mark.index or cue < 0 or step.hold_cues[cue].on is None:
+                continue
+            onset = min(a for a, _ in runs if a >= timeline.seconds(event.start) - 0.5)
+            length = min(b for a, b in runs if a >= onset and b > onset) - onset
+            half = step.breath.in_s if step.hold_cues[cue].on == "in" else step.breath.out_s
+            target = swell + (0.0 if step.hold_cues[cue].on == "in" else step.breath.in_s)
+            offset = (onset - target + cycle / 2) % cycle - cycle / 2
+            assert abs(offset) <= SWELL_TOLERANCE_S, f"{step.id} cue {cue + 1}: {offset:+.2f} s off the breath"
+            assert length <= half, f"{step.id} cue {cue + 1}: {length:.1f} s said in a {half:g} s half-breath"
+            checked += 1
+    assert checked >= 6, f"only {checked} breathing cues measured"
+
+
+def test_wind_down_is_quieter_and_ends_in_a_long_fade_to_silence(tmp_path, monkeypatch):
+    """-23 +-1 LUFS by default; the last thing heard is the music fading over its last minute (no voice
+    in the last 4 minutes), falling by >= 3 dB in its first half and >= 20 dB in all (never rising more than the music's own 2 dB swells from
+    one 5 s frame to the next) and ending in silence."""
+    monkeypatch.setenv("COMPANION_CACHE_DIR", str(tmp_path))
+    rate = 8000
+    routine = load_routine("wind-down")
+    mix = kit.render_all(build_session(routine, rate_hz=rate), rate)
+    loudness = pyloudnorm.Meter(rate).integrated_loudness(mix.astype(np.float64))
+    assert abs(loudness - -23.0) <= 1.0, f"{loudness:.2f} LUFS"
+    voice, _ = voice_alone("wind-down")
+    runs = measure.speech_runs(voice, 4000)
+    assert runs[-1][1] < len(mix) / rate - 240, f"the last word ends {len(mix) / rate - runs[-1][1]:.0f} s before the end"
+    level = measure.frame_rms_db(mix.mean(axis=1), rate, frame_s=5.0)
+    tail = level[-12:]                              # the last minute in 5 s frames
+    assert np.all(np.diff(tail) <= 2.0) and tail[0] - tail[-1] >= 20.0, np.round(tail, 1)
+    assert tail[0] - tail[6] >= 3.0, f"the fade has not begun a minute before the end: {np.round(tail, 1)}"
+    assert np.abs(mix[-rate // 10:]).max() < 10 ** (-60 / 20), "the session ends in silence"
