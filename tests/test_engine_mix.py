@@ -8,7 +8,7 @@ import pytest
 
 from companion import dsp
 from companion.mix.assemble import build_session
-from companion.plan.routine import load_routine
+from companion.plan.routine import DEFAULT_DUCK_DB, load_routine
 from companion.plan.timeline import DUCK_LEAD_S, DUCK_RELEASE_S
 from tests import measure, sessionkit as kit
 
@@ -69,7 +69,7 @@ def test_clips_start_on_their_planned_frame(material):
     assert planned[0] == int(0.75 * 5 * RATE)
 
 
-def test_music_ducks_12_db_starting_before_the_first_word_and_returns_slowly(material):
+def test_music_ducks_by_the_default_depth_starting_before_the_first_word_and_returns_slowly(material):
     # Silent clips and no chimes: the output is the music alone.
     session = session_for(material, "music", prefix="s", chimes=False)
     timeline = session.timeline
@@ -79,13 +79,13 @@ def test_music_ducks_12_db_starting_before_the_first_word_and_returns_slowly(mat
     hold = timeline.steps[0]
     up = np.median(level[int(hold.hold_start / RATE * 100) + 200: int(hold.hold_end / RATE * 100)])
     down = np.median(level[int(span.start / RATE * 100) + 5: int(span.end / RATE * 100) - 5])
-    assert down - up == pytest.approx(-12.0, abs=1.0), f"duck depth {down - up:.2f} dB"
+    assert down - up == pytest.approx(-DEFAULT_DUCK_DB, abs=1.0), f"duck depth {down - up:.2f} dB"
     # Lead: the level starts to fall (first 0.1 dB) about 0.5 s before the first word.
     before = level[int(hold.hold_end / RATE * 100): int(span.start / RATE * 100)]
     falling = hold.hold_end / RATE + np.nonzero(before > up - 0.1)[0][-1] / 100.0
     lead_s = span.start / RATE - falling
     assert lead_s == pytest.approx(DUCK_LEAD_S, abs=0.06), f"duck lead {lead_s:.3f} s"
-    # Release: from -11.5 dB to -0.5 dB takes at least 0.8 s (raised cosine over 1.2 s).
+    # Release: from 0.5 dB above the ducked level to -0.5 dB takes at least 0.8 s (raised cosine over 1.2 s).
     after = level[int(span.end / RATE * 100):]
     start = np.nonzero(after > down + 0.5)[0][0]
     back = np.nonzero(after > up - 0.5)[0][0]

@@ -91,6 +91,21 @@ def test_breathing_cues_start_on_the_swell_and_the_fall_within_0_3_s(tmp_path):
     assert checked >= 6, f"only {checked} breathing cues measured"
 
 
+def test_voice_stands_15_db_over_the_ducked_music_and_the_mix_meets_its_loudness(tmp_path, monkeypatch):
+    """quick-reset with its built-in music: >= 15 dB in >= 95 % of 400 ms speaking windows; -20 +-1 LUFS;
+    true peak <= -1 dBTP."""
+    monkeypatch.setenv("COMPANION_CACHE_DIR", str(tmp_path))
+    rate = 16_000
+    mix = kit.render_all(build_session(quiet("quick-reset"), rate_hz=rate), rate)
+    voice, _ = voice_alone("quick-reset", rate)
+    over = measure.voice_over_music_db(mix.mean(axis=1), voice, rate)
+    share = float(np.mean(over >= 15.0))
+    assert len(over) > 100 and share >= 0.95, f"{100 * share:.1f}% of {len(over)} windows >= 15 dB"
+    loudness = pyloudnorm.Meter(rate).integrated_loudness(mix.astype(np.float64))
+    assert abs(loudness - -20.0) <= 1.0, f"{loudness:.2f} LUFS"
+    assert measure.true_peak_db(mix) <= -1.0
+
+
 def test_wind_down_is_quieter_and_ends_in_a_long_fade_to_silence(tmp_path, monkeypatch):
     """-23 +-1 LUFS by default; the last thing heard is the music fading over its last minute (no voice
     in the last 4 minutes), falling by >= 3 dB in its first half and >= 20 dB in all (never rising more than the music's own 2 dB swells from

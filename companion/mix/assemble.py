@@ -24,7 +24,7 @@ from companion.dsp.limiter import makeup_db
 from companion.media.clips import ClipStore
 from companion.mix.mixer import Levels, Mixer
 from companion.mix.playlist import MusicStream
-from companion.plan.routine import Routine
+from companion.plan.routine import DEFAULT_DUCK_DB, Routine
 from companion.mix.session import Session
 from companion.media.decode import clip_frames, ffmpeg_path
 from companion.plan.timeline import (DUCK_LEAD_S, DUCK_RELEASE_S, DUCK_TAIL_S, Timeline, fit_hold_scale, plan,
@@ -32,7 +32,7 @@ from companion.plan.timeline import (DUCK_LEAD_S, DUCK_RELEASE_S, DUCK_TAIL_S, T
 
 log = logging.getLogger("companion")
 
-VOICE_OVER_MUSIC_DB = 5.0     # voice loudness over the music bed; with a 12 dB duck, 17 dB over the music
+VOICE_OVER_MUSIC_DB = 5.0     # voice loudness over the music bed; with the 18 dB duck, 23 dB over the music
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,8 @@ def build_ambient_session(
                  for i, cue in enumerate(cues)]
     timeline = plan_ambient(minutes * 60.0, rate_hz=rate_hz, fade_out_s=fade_out_s, cues=cue_audio,
                             end_chime=end_chime, duck=not cues_separate)
-    levels = Levels(music_lufs=loudness_lufs, voice_lufs=loudness_lufs + VOICE_OVER_MUSIC_DB, duck_db=12.0)
+    levels = Levels(music_lufs=loudness_lufs, voice_lufs=loudness_lufs + VOICE_OVER_MUSIC_DB,
+                    duck_db=DEFAULT_DUCK_DB)
     stream = music_stream(list(music) or ["builtin"], seed=seed, shuffle=shuffle, rate_hz=rate_hz,
                           target_lufs=levels.music_lufs, crossfade_s=crossfade_s)
     mixer = Mixer(timeline, music=stream, clips=ClipStore(rate_hz, levels.voice_lufs),
