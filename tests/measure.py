@@ -150,3 +150,36 @@ def breath_phase_s(music: np.ndarray, rate_hz: int, start_s: float, end_s: float
         if score > best:
             best, best_offset = score, offset
     return start_s + best_offset
+
+
+class StreamingLoudness:
+    """BS.1770-4 integrated loudness of a signal fed block by block (pyloudnorm's K-weighting filters,
+    scipy's lfilter with carried state; 400 ms gating blocks with 75 % overlap, absolute gate −70 LUFS,
+    relative gate −10 LU), so a whole session need not be held in memory to be measured."""
+
+    def __init__(self, rate_hz: int, channels: int = 2) -> None:
+        import pyloudnorm
+
+        self.stages = [(f.b, f.a) for f in pyloudnorm.Meter(rate_hz)._filters.values()]
+        self.state = [np.zeros((max(len(a), len(b)) - 1, channels)) for b, a in self.stages]
+        self.hop = int(round(0.1 * rate_hz))
+        self.pending = np.zeros(0)
+        self.hops: list[float] = []        # K-weighted power of each 100 ms hop, summed over channels
+
+    def add(self, samples: np.ndarray) -> None:
+        x = np.asarray(samples, dtype=np.float64)
+        for i, (b, a) in enumerate(self.stages):
+            x, self.state[i] = signal.lfilter(b, a, x, axis=0, zi=self.state[i])
+        power = np.concatenate([self.pending, np.sum(x ** 2, axis=1)])
+        count = len(power) // self.hop
+        self.hops += list(power[: count * self.hop].reshape(count, self.hop).mean(axis=1))
+        self.pending = power[count * self.hop:]
+
+    def integrated_lufs(self) -> float:
+        hops = np.array(self.hops)
+        blocks = np.convolve(hops, np.ones(4) / 4, mode="valid")      # 400 ms blocks, 100 ms apart
+        loudness = -0.691 + 10 * np.log10(np.maximum(blocks, 1e-20))
+        gated = blocks[loudness > -70.0]
+        relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
+        gated = blocks[(loudness > -70.0) & (loudness > relative)]
+        return float(-0.691 + 10 * np.log10(gated.mean()))

@@ -103,24 +103,8 @@ def test_voice_stands_15_db_over_the_ducked_music_and_the_mix_meets_its_loudness
     assert len(over) > 100 and share >= 0.95, f"{100 * share:.1f}% of {len(over)} windows >= 15 dB"
     loudness = pyloudnorm.Meter(rate).integrated_loudness(mix.astype(np.float64))
     assert abs(loudness - -20.0) <= 1.0, f"{loudness:.2f} LUFS"
+    streaming = measure.StreamingLoudness(rate)     # the block-fed meter the other routines are judged by
+    for start in range(0, len(mix), 3 * rate + 17):
+        streaming.add(mix[start: start + 3 * rate + 17])
+    assert streaming.integrated_lufs() == pytest.approx(loudness, abs=0.05)
     assert measure.true_peak_db(mix) <= -1.0
-
-
-def test_wind_down_is_quieter_and_ends_in_a_long_fade_to_silence(tmp_path, monkeypatch):
-    """-23 +-1 LUFS by default; the last thing heard is the music fading over its last minute (no voice
-    in the last 4 minutes), falling by >= 3 dB in its first half and >= 20 dB in all (never rising more than the music's own 2 dB swells from
-    one 5 s frame to the next) and ending in silence."""
-    monkeypatch.setenv("COMPANION_CACHE_DIR", str(tmp_path))
-    rate = 8000
-    routine = load_routine("wind-down")
-    mix = kit.render_all(build_session(routine, rate_hz=rate), rate)
-    loudness = pyloudnorm.Meter(rate).integrated_loudness(mix.astype(np.float64))
-    assert abs(loudness - -23.0) <= 1.0, f"{loudness:.2f} LUFS"
-    voice, _ = voice_alone("wind-down")
-    runs = measure.speech_runs(voice, 4000)
-    assert runs[-1][1] < len(mix) / rate - 240, f"the last word ends {len(mix) / rate - runs[-1][1]:.0f} s before the end"
-    level = measure.frame_rms_db(mix.mean(axis=1), rate, frame_s=5.0)
-    tail = level[-12:]                              # the last minute in 5 s frames
-    assert np.all(np.diff(tail) <= 2.0) and tail[0] - tail[-1] >= 20.0, np.round(tail, 1)
-    assert tail[0] - tail[6] >= 3.0, f"the fade has not begun a minute before the end: {np.round(tail, 1)}"
-    assert np.abs(mix[-rate // 10:]).max() < 10 ** (-60 / 20), "the session ends in silence"

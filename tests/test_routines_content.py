@@ -5,6 +5,7 @@ Measured with pyloudnorm (BS.1770) on the decoded Ogg Opus clips; tolerances are
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import re
@@ -23,6 +24,7 @@ from companion.assets import audio_dir
 from companion.mix.assemble import build_session
 from companion.plan.routine import DEFAULT_ROUTINE, builtin_names, load_routine
 from companion.plan.timeline import fit_hold_scale, plan
+from tests import measure
 
 NARRATION = audio_dir() / "narration" / DEFAULT_VOICE     # the other voices: tests/test_voices.py
 MANIFEST = json.loads((NARRATION / "manifest.json").read_text(encoding="utf-8"))
@@ -226,22 +228,40 @@ def test_quick_reset_renders_to_its_nominal_length_with_the_voice_in_it():
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_each_builtin_renders_with_its_music_to_its_nominal_length(name, tmp_path, monkeypatch):
-    """The whole engine (built-in music, narration, chimes, limiter) at 16 kHz to keep the suite fast."""
+def test_each_builtin_renders_with_its_music_to_its_nominal_length_and_loudness(name, tmp_path, monkeypatch):
+    """The whole engine (built-in music, narration, chimes, limiter) at 16 kHz to keep the suite fast:
+    length, sample peak, and BS.1770 loudness (tests/measure.py's streaming meter) within 1 LU of the
+    routine's own target (-20 LUFS; wind-down -23)."""
     monkeypatch.setenv("COMPANION_CACHE_DIR", str(tmp_path))
     rate = 16_000
-    session = build_session(load_routine(name), rate_hz=rate)
+    routine = load_routine(name)
+    session = build_session(routine, rate_hz=rate)
     out = np.zeros((rate * 4, 2), np.float32)
     frames, peak = 0, 0.0
+    meter = measure.StreamingLoudness(rate)
+    tail = collections.deque(maxlen=20)            # the last ~80 s, in 4 s blocks
     try:
         while not session.finished:
             written = session.render(out)
             frames += written
             peak = max(peak, float(np.abs(out[:written]).max(initial=0.0)))
+            meter.add(out[:written])
+            tail.append(out[:written].copy())
     finally:
         session.close()
     assert abs(frames / rate - EXPECTED[name] * 60) <= 2.0, f"{name}: {frames / rate:.1f} s rendered"
     assert 10 ** (-30 / 20) < peak <= 10 ** (-1 / 20), f"{name}: sample peak {20 * np.log10(peak):.1f} dBFS"
+    loudness = meter.integrated_lufs()
+    assert abs(loudness - routine.options.loudness_lufs) <= 1.0, f"{name}: {loudness:.2f} LUFS"
+    if name == "wind-down":
+        # The last thing heard is the music fading over its last minute, falling by >= 3 dB in the first
+        # half and >= 20 dB in all (never rising more than the music's own 2 dB swells from one 5 s frame
+        # to the next), and ending in silence.
+        ending = np.concatenate(list(tail)).mean(axis=1)
+        level = measure.frame_rms_db(ending[-60 * rate:], rate, frame_s=5.0)
+        assert np.all(np.diff(level) <= 2.0) and level[0] - level[-1] >= 20.0, np.round(level, 1)
+        assert level[0] - level[6] >= 3.0, f"the fade has not begun a minute before the end: {np.round(level, 1)}"
+        assert np.abs(ending[-rate // 10:]).max() < 10 ** (-60 / 20), "the session ends in silence"
 
 
 # --- words reviewed against the source material (issue 12, item 3) ----------------------------------------
