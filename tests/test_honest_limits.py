@@ -62,12 +62,16 @@ def test_a_routine_longer_than_8_hours_is_refused(tmp_path):
     assert CliRunner().invoke(main, ["routines", "check", str(routine(tmp_path, fits))]).exit_code == 0
 
 
-def test_a_clip_that_is_not_audio_names_file_step_and_key(tmp_path):
+@pytest.mark.parametrize("jaw, key", [
+    ('lines = ["Rest.", { text = "Open.", clip = "notes.txt" }]\nhold = 5\n', "lines[2].clip"),
+    ('lines = ["Rest."]\nhold = 5\nhold_cues = [{ at = 1, text = "Open.", clip = "notes.txt" }]\n', "hold_cues[1].clip"),
+])
+def test_a_clip_that_is_not_audio_names_file_step_and_key(tmp_path, jaw, key):
     (tmp_path / "notes.txt").write_text("these are my notes, not a recording\n" * 20)
     steps = ('[[steps]]\nid = "breathe"\ntitle = "Breathe"\nhold = 5\n'
-             '[[steps]]\nid = "jaw"\ntitle = "Jaw"\nlines = ["Rest.", { text = "Open.", clip = "notes.txt" }]\nhold = 5\n')
+             '[[steps]]\nid = "jaw"\ntitle = "Jaw"\n' + jaw)
     one_error_line(CliRunner().invoke(main, ["routines", "check", str(routine(tmp_path, steps))]),
-                   "mine.toml", "step 2 ('jaw')", "lines[2].clip", "notes.txt", "not an audio file")
+                   "mine.toml", "step 2 ('jaw')", key, "notes.txt", "not an audio file")
 
 
 @pytest.mark.parametrize("entry, words", [

@@ -34,14 +34,16 @@ def audio_problems(routine: Routine) -> list[str]:
     problems: list[str] = []
     where = _where(routine)
     for number, step in enumerate(routine.steps, start=1):
-        for index, line in enumerate(step.lines, start=1):
+        named = [(f"lines[{i}]", line) for i, line in enumerate(step.lines, start=1)]
+        named += [(f"hold_cues[{i}]", cue.line) for i, cue in enumerate(step.hold_cues, start=1)]
+        for key, line in named:
             if line.clip is None:
                 continue
             try:
                 if clip_frames(line.clip, 1000) <= 0:
                     raise CompanionError("it holds no audio")
             except CompanionError as err:
-                problems.append(f"{where}: step {number} ('{step.id}'): lines[{index}].clip: "
+                problems.append(f"{where}: step {number} ('{step.id}'): {key}.clip: "
                                 f"{line.clip} is not an audio file ({_reason(err, line.clip)})")
     for entry in routine.options.music:
         if entry in ("builtin", "none"):
