@@ -55,7 +55,7 @@ title = "Shoulders"
 do = "Arms crossed, hands on opposite shoulders: squeeze gently, let go"
 lines = [
   "Cross your arms. Rest each hand on the opposite shoulder.",
-  "Squeeze gently as you breathe in. Let go as you breathe out.",
+  "With your hands, squeeze on the in-breath. Let go on the out-breath.",
 ]
 hold = "0:40"
 
