@@ -197,3 +197,17 @@ def test_metadata_escapes_what_would_start_a_new_key():
     assert echoed.returncode == 0, echoed.stderr
     assert echoed.stdout.count("[CHAPTER]") == 2
     assert echoed.stdout.count("title=a\\=b\\;c\\#d\\\\e\\\nf") == 2, echoed.stdout
+
+
+def test_a_voice_only_session_comes_out_at_the_loudness_asked_for(tmp_path):
+    """--music none: the speech itself is what BS.1770 measures (the silences are gated out), so the voice
+    is placed at the target, not where it would sit over a music bed (that came out 2.4 LU loud)."""
+    import pyloudnorm
+
+    out = tmp_path / "voice.wav"
+    result = companion("render", "quick-reset", "--music", "none", "-o", str(out),
+                       env_extra={"COMPANION_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    audio, rate = soundfile.read(str(out), dtype="float64")
+    loudness = pyloudnorm.Meter(rate).integrated_loudness(audio)
+    assert abs(loudness + 20.0) <= 1.0, f"{loudness:.2f} LUFS (asked -20)"

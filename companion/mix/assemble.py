@@ -78,8 +78,10 @@ def build_session(
 
     timeline = plan(routine, durations, rate_hz=rate_hz, paths=paths, hold_scale=hold_scale)
     target = options.loudness_lufs if loudness_lufs is None else loudness_lufs
-    levels = plan_levels(timeline, target, duck_db=options.duck_db, voice_db=options.voice_db)
-    stream = music_stream(list(music) or list(options.music), seed=seed, shuffle=shuffle, rate_hz=rate_hz,
+    sources = list(music) or list(options.music)
+    levels = plan_levels(timeline, target, duck_db=options.duck_db, voice_db=options.voice_db,
+                         with_music=[str(s) for s in sources] != ["none"])
+    stream = music_stream(sources, seed=seed, shuffle=shuffle, rate_hz=rate_hz,
                           target_lufs=levels.music_lufs, crossfade_s=options.crossfade_s)
     chime = chime_path("bowl-soft" if options.chimes == "soft" else "bowl") if options.chimes else None
     mixer = Mixer(timeline, music=stream, clips=ClipStore(rate_hz, levels.voice_lufs), chime=chime,
@@ -125,21 +127,28 @@ def build_ambient_session(
     return Session(name="Ambient", mixer=mixer, replan=None, step_count=0, volume_db=volume_db)
 
 
-def plan_levels(timeline: Timeline, target_lufs: float, *, duck_db: float, voice_db: float) -> Levels:
+def plan_levels(timeline: Timeline, target_lufs: float, *, duck_db: float, voice_db: float,
+                with_music: bool = True) -> Levels:
     """Music bed and voice levels whose mix should integrate to ``target_lufs``.
+
+    A voice-only session (``with_music`` False) puts the voice itself at the target: BS.1770's gates leave
+    the silences between lines out of the integrated loudness, so the speech alone is what is measured.
 
     Energy model over the session: the bed at M where the music is up, M − duck where it is ducked, plus the
     voice at M + 5 dB + voice_db while it speaks. Solve for M. (Gating and fades move the result by a few
     tenths of a LU; the tests hold the rendered loudness to ±1 LU of the target.) Loud targets are planned
     louder by what the master limiter will take away from the speech peaks (``limiter.makeup_db``).
     """
+    over = VOICE_OVER_MUSIC_DB + voice_db
+    if not with_music:
+        voice_lufs = target_lufs + makeup_db(target_lufs)
+        return Levels(music_lufs=voice_lufs - over, voice_lufs=voice_lufs, duck_db=duck_db)
     total = max(timeline.end, 1)
     rate = timeline.rate_hz
     voiced = sum(event.frames for event in timeline.voice) / total
     ducked = sum(span.end - span.start + (DUCK_LEAD_S / 2 + DUCK_TAIL_S + DUCK_RELEASE_S / 2) * rate
                  for span in timeline.ducks) / total
     ducked = min(ducked, 1.0)
-    over = VOICE_OVER_MUSIC_DB + voice_db
     energy = (1.0 - ducked) + ducked * 10 ** (-duck_db / 10) + voiced * 10 ** (over / 10)
     music_lufs = target_lufs + makeup_db(target_lufs) - 10.0 * math.log10(energy)
     return Levels(music_lufs=music_lufs, voice_lufs=music_lufs + over, duck_db=duck_db)
