@@ -110,3 +110,44 @@ def test_the_device_buffer_setting_is_read_in_milliseconds(monkeypatch):
     assert device_buffer_s() == 0.3
     monkeypatch.delenv("COMPANION_DEVICE_BUFFER_MS")
     assert device_buffer_s() == LATENCY_S
+
+
+def _no_device_home_env(virtual_sound, home) -> dict[str, str]:
+    """No device, and a home of its own (no XDG_* pointing elsewhere), so the fallback file lands in it."""
+    env = {k: v for k, v in no_device_env(virtual_sound).items() if not k.startswith("XDG_")}
+    env.update(HOME=str(home))
+    return env
+
+
+@pytest.mark.skipif(machine_has_sound_card(), reason="this machine has a real sound card: 'no device' cannot be made")
+def test_ambient_without_a_device_renders_to_the_music_folder_and_says_where(virtual_sound, tmp_path):
+    home = tmp_path / "home"
+    (home / "Music").mkdir(parents=True)
+    (home / "Music" / "companion-ambient.mp3").write_bytes(b"last week's treatment")   # never overwritten
+    result = subprocess.run([*COMPANION, "ambient", "--minutes", "0.25", "--fade-out", "5", "--music", "none",
+                             "--no-keys"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                            env=_no_device_home_env(virtual_sound, home), cwd=tmp_path)
+    target = home / "Music" / "companion-ambient-2.mp3"
+    lines = result.stderr.splitlines()
+    assert result.returncode == 0, result.stderr
+    assert lines[0].startswith("No sound output device found"), lines
+    assert "companion render" not in result.stderr, "render makes a guided session, not ambient music"
+    assert lines[1] == f"Rendering the ambient music to a file instead: {target}"
+    assert lines[-1] == f"Saved {target} (0:15). Play it with any audio player."
+    assert target.stat().st_size > 10_000
+    assert (home / "Music" / "companion-ambient.mp3").read_bytes() == b"last week's treatment"
+    assert list(tmp_path.iterdir()) == [home], "nothing written in the current folder"
+
+
+@pytest.mark.skipif(machine_has_sound_card(), reason="this machine has a real sound card: 'no device' cannot be made")
+def test_without_a_music_folder_the_fallback_file_goes_home_not_to_the_current_folder(virtual_sound, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    here = tmp_path / "repo"
+    here.mkdir()
+    result = subprocess.run([*COMPANION, "ambient", "--minutes", "0.25", "--fade-out", "5", "--music", "none",
+                             "--no-keys"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                            env=_no_device_home_env(virtual_sound, home), cwd=here)
+    assert result.returncode == 0, result.stderr
+    assert f"Saved {home / 'companion-ambient.mp3'} (0:15)" in result.stderr
+    assert list(here.iterdir()) == []

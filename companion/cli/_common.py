@@ -6,6 +6,7 @@ same way and end the same way.
 - writing a session to a file with a progress bar on a terminal, and ``-f/--force`` with the check
   that an ``-o`` never names an input nor replaces a file unasked (``guard_output``);
 - SIGTERM treated as Ctrl-C (a fade and exit code 130, never a half-written file);
+- no sound device: the same session rendered to a file instead, said where (``render_instead``);
 - the end of a live session: dropout warnings, the "Finished"/"Stopped at" line, the exit code;
 - how a length is printed (``durations.clock``, rounded to the nearest second).
 """
@@ -182,3 +183,23 @@ def finish_playback(result) -> None:
     click.echo(ending_line(result.status, interrupted=result.interrupted, stopped_at=result.stopped_at))
     if result.interrupted:
         sys.exit(int(ExitCode.INTERRUPTED))
+
+
+RENDER_ADVICE = "; `companion render -o FILE` works without a device"
+
+
+def render_instead(err: Exception, what: str, stem: str, render: Callable[[Path], object]) -> None:
+    """No sound device: say so in one line, then ``render(path)`` the same session to a new file in the
+    person's Music folder (else home; ``destination.fallback_file``) and say where it is. Exit code stays 0:
+    the session was delivered. ``what`` names it ("the session", "the ambient music"); ``render`` returns
+    ``export.Rendered``. The device error's advice to run ``companion render`` is left out: that is being
+    done here (and for ambient music it would make the wrong thing, a guided session)."""
+    from companion.output.destination import fallback_file
+
+    why = str(err).replace(RENDER_ADVICE, "")
+    click.echo(f"{visible(why[0].upper() + why[1:])}.", err=True)
+    path = fallback_file(stem)
+    click.echo(f"Rendering {what} to a file instead: {visible(path)}", err=True)
+    rendered = render(path)
+    click.echo(f"Saved {visible(rendered.path)} ({length_text(rendered.seconds)}). Play it with any audio player.",
+               err=True)

@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 
 from companion.cli._common import (finish_playback, force_option, guard_output, interrupt_on_sigterm, length_text,
-                                   loudness_option, music_option, order_option, seed_option, voice_option, warn,
-                                   with_settings, write_session)
+                                   loudness_option, music_option, order_option, render_instead, seed_option,
+                                   voice_option, warn, with_settings, write_session)
 from companion.cli.param_types import Number
+from companion.errors import DeviceError
 from companion.plan import numbers
 from companion.terminal.text import visible
 
@@ -49,6 +50,8 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
     every voice; other text is synthesized; with no engine at all, a soft chime stands in. With
     --cue-device the room hears music only and the cues go to the second output (a therapist's earbud). Keys as in `companion play`
     (space pause, +/- volume, q end gently); settings from `companion config` fill in what is not given.
+    With no sound device it renders the music to companion-ambient.mp3 in your Music folder (else your
+    home folder), cues mixed in, and says where.
 
     \b
     Examples:
@@ -93,7 +96,13 @@ def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, 
     from companion.output.player import play_session
     from companion.output.stream import Player
 
-    room = resolve_device(device)
+    try:
+        room = resolve_device(device)
+    except DeviceError as err:
+        if cue_device:
+            warn("--cue-device is ignored: with no room device the cues are mixed into the file")
+        _render_instead(err, options, voice=voice)
+        return
     cue_output = resolve_device(cue_device) if cue_device else None
     options["cue_paths"] = cue_audio_paths(parsed, voice=voice, say=warn)
     session = build_ambient_session(**options, cues_separate=cue_output is not None,
@@ -127,6 +136,19 @@ def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, 
     if cue_results and cue_results[0].underflows:
         click.echo(f"Warning: {cue_results[0].underflows} dropout(s) on the cue device.", err=True)
     finish_playback(result)
+
+
+def _render_instead(err: DeviceError, options: dict, *, voice: str) -> None:
+    """No sound device: the same ambient music (cues mixed in) as a file, so the treatment still has it."""
+    from companion.mix.assemble import build_ambient_session
+    from companion.output.cue_feed import cue_audio_paths
+
+    def render(path: Path):
+        options["cue_paths"] = cue_audio_paths(options["cues"], voice=voice, say=warn)
+        return write_session(build_ambient_session(**options), path, seed=options["seed"])
+
+    interrupt_on_sigterm()
+    render_instead(err, "the ambient music", "companion-ambient", render)
 
 
 COMMANDS = [ambient_command]

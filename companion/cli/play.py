@@ -1,22 +1,20 @@
 """``companion play``: the guided session live on the speakers, with one-key controls.
 
 With no sound output device at all, it says so in one line and renders the same session to a file
-instead (in the user's music folder, else the current folder), so the person still gets their session.
+instead (in the user's Music folder, else their home folder), so the person still gets their session.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
-from companion.cli._common import finish_playback, interrupt_on_sigterm, length_text, session_options, with_settings
+from companion.cli._common import finish_playback, interrupt_on_sigterm, render_instead, session_options, with_settings
 from companion.controls import Command
 from companion.cli.param_types import Number
 from companion.errors import DeviceError
 from companion.plan import numbers
-from companion.terminal.text import visible
 
 
 @click.command("play")
@@ -60,8 +58,10 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
     try:
         output = resolve_device(device)
     except DeviceError as err:
-        click.echo(f"{visible(str(err)[0].upper() + str(err)[1:])}.", err=True)
-        _render_instead(routine, minutes=minutes, seed=seed, **chosen)
+        from companion.cli.render import render_routine_to_file
+
+        render_instead(err, "the session", "companion-session",
+                       lambda path: render_routine_to_file(routine, path, minutes=minutes, seed=seed, **chosen))
         return  # the session was delivered, as a file: the job is done
 
     from companion.mix.assemble import build_session
@@ -78,31 +78,6 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
         if close is not None:
             close()
     finish_playback(result)
-
-
-def _fallback_path() -> Path:
-    """companion-session.mp3 in the user's music folder (else here), never overwriting a file."""
-    import platformdirs
-
-    folder = Path(platformdirs.user_music_dir())
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):   # e.g. a read-only home
-        folder = Path.cwd()
-    path = folder / "companion-session.mp3"
-    number = 2
-    while path.exists():
-        path = folder / f"companion-session-{number}.mp3"
-        number += 1
-    return path
-
-
-def _render_instead(routine: str, **options) -> None:
-    """No device: the same session as a file, so the person still gets it."""
-    from companion.cli.render import render_routine_to_file
-
-    path = _fallback_path()
-    click.echo(f"Rendering the session to a file instead: {visible(path)}", err=True)
-    rendered = render_routine_to_file(routine, path, **options)
-    click.echo(f"Saved {visible(rendered.path)} ({length_text(rendered.seconds)}). Play it with any audio player.", err=True)
 
 
 COMMANDS = [play_command]

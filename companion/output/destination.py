@@ -9,6 +9,10 @@ beside a WAV) with every input both by resolved path and by ``os.stat`` device a
 An existing unrelated file is replaced only when the person says so: on a terminal they are asked,
 otherwise the render is refused unless ``--force`` was given.
 
+With no sound device, ``play`` and ``ambient`` render to a file instead; ``fallback_file`` picks it: the
+person's Music folder (platformdirs) when it exists and is writable, else their home folder, never the
+current folder by accident, and a new name beside any earlier file (``-2``, ``-3`` ...).
+
 Temporary files are named ``.<name>.partial-<pid>``. A render that was killed (SIGKILL, power cut)
 leaves one behind; ``sweep_stale_partials`` removes those whose process is no longer alive, the next
 time anything is rendered into that folder.
@@ -167,6 +171,22 @@ def check_destination(output: Path, inputs: SessionInputs, *, force: bool = Fals
         return
     raise BadInputError(f"{names} already exist{'s' if len(existing) == 1 else ''}; not replaced",
                         hint="add --force (-f) to replace, or choose another -o file")
+
+
+def fallback_file(stem: str, suffix: str = ".mp3") -> Path:
+    """``<Music>/<stem><suffix>``, or ``~/<stem><suffix>`` when the Music folder is missing or not writable;
+    ``<stem>-2<suffix>``, ``-3`` ... when the name is taken (an earlier session is never replaced)."""
+    import platformdirs
+
+    folder = Path(platformdirs.user_music_dir())
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):   # no Music folder, a read-only one
+        folder = Path.home()
+    path = folder / f"{stem}{suffix}"
+    number = 2
+    while os.path.lexists(path):
+        path = folder / f"{stem}-{number}{suffix}"
+        number += 1
+    return path
 
 
 def sweep_stale_partials(folder: Path) -> list[Path]:
