@@ -70,11 +70,11 @@ def test_status_line_never_wraps(width):
     assert len(status_line(a_status(), width=width)) < width
 
 
-def test_a_narrow_status_line_shortens_what_to_do_first_and_keeps_the_clock_and_volume():
-    line = status_line(a_status(), width=90)
-    assert line == "Head and neck | 3/7 Jaw release | Circle the jaw hi~ | next 0:42 | 5:12/15:00 | vol -2 dB"
-    assert status_line(a_status(), width=79) == "Head and neck | 3/7 Jaw release | next 0:42 | 5:12/15:00 | vol -2 dB"
-    assert status_line(a_status(), width=60).endswith("5:12/15:00 | vol -2 dB")
+def test_a_narrow_status_line_drops_the_routine_then_the_countdown_then_shortens_what_to_do():
+    assert status_line(a_status(), width=90) == (
+        "3/7 Jaw release | Circle the jaw hinge slowly | next 0:42 | 5:12/15:00 | vol -2 dB")
+    assert status_line(a_status(), width=79) == "3/7 Jaw release | Circle the jaw hinge slowly | 5:12/15:00 | vol -2 dB"
+    assert status_line(a_status(), width=60) == "3/7 Jaw release | Circle the jaw ~ | 5:12/15:00 | vol -2 dB"
 
 
 def test_step_and_ending_lines():
@@ -105,7 +105,7 @@ def test_live_view_redraws_in_one_write_at_most_four_times_a_second():
     for tick in range(40):                   # 2 s of 50 ms ticks
         view.update(a_status(), now=tick * 0.05)
     assert 7 <= len(term.writes) <= 9, "~4 redraws a second, the first at once"
-    assert all(w.startswith("\r") and w.endswith("\x1b[K") and "\n" not in w for w in term.writes)
+    assert all(w.startswith(("\r", "\x1b[")) and w.count("\n") == 1 for w in term.writes), term.writes[:2]
 
 
 def test_log_view_writes_one_line_per_step():

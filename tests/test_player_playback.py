@@ -249,6 +249,7 @@ def test_pause_resume_and_quit_keys_ramp_without_clicks(virtual_sound, routine_f
                   actions=[(7.5, b" "), (10.0, b" "), (12.0, b"q")])
     assert played.returncode == 0, played.output
     assert "[paused: space resumes]" in played.output
+    assert "Paused." in played.output and "Ending gently..." in played.output, "the top line follows the keys"
     assert "Stopped at step 1/2 (Resting)" in played.output
     assert played.stats["underflows"] == 0, played.stats
 

@@ -64,6 +64,7 @@ class Status:
     paused: bool
     finished: bool
     stopped_early: bool
+    track: str = ""          # file name of the music track being rendered ("" with no music)
 
 
 class Session:
@@ -351,7 +352,15 @@ class Session:
             paused=paused,
             finished=finished,
             stopped_early=stopped_early,
+            track=self._track_name(),
         )
+
+    def _track_name(self) -> str:
+        """The music track the mixer is reading (its file name, as found on disk; may run a crossfade
+        ahead of what is heard)."""
+        music = self.mixer.music
+        current = getattr(music, "current", None) if music is not None else None
+        return current.name if current is not None else ""
 
     def close(self) -> None:
         if self.mixer.music is not None:

@@ -48,30 +48,30 @@ def play_session(session: SessionLike, device: OutputDevice, *, keys: bool = Tru
     """
     import sys
 
-    from companion.terminal.keys import HELP, SHOW_HELP, KeyReader, action_for
+    from companion.terminal.keys import SHOW_HELP, KeyReader, action_for, help_for
     from companion.terminal.statusline import StatusView
 
     out = out if out is not None else sys.stdout
     reader = KeyReader() if keys else KeyReader(stream=_NoTTY())
     live = reader.enabled and out.isatty()
-    view = StatusView(out, live=live)
+    has_steps = session.status().step_count > 0      # ambient music: only the keys that work there
+    view = StatusView(out, live=live, keys_help=help_for(has_steps) if reader.enabled else "")
     player = Player(session, device, say=view.message)
-    if reader.enabled:
-        view.message("Playing. " + HELP)
 
     # select() returns as soon as a key arrives, so the wait only bounds how often the line is redrawn.
     tick_s = KEY_WAIT_S if reader.enabled else 0.25
 
     def tick(p: Player) -> None:
         for key in reader.read(tick_s):
-            action = action_for(key)
+            action = action_for(key, has_steps)
             if action is None:
                 continue
             command, value = action
             if command == SHOW_HELP:
-                view.message(HELP)
+                view.toggle_help()
             else:
                 p.post(command, value)
+                view.acknowledge(command, value)
         view.update(p.session.status())
 
     try:

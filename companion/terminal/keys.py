@@ -37,14 +37,26 @@ KEYMAP: dict[str, tuple[Command | str, float | None]] = {
     "h": (SHOW_HELP, None),
 }
 
-HELP = "Keys: space pause  n next  p repeat  e +30s  +/- volume  v/m voice/music  q quit"
+HELP = "Keys: space pause  n next  p repeat  e +30s  +/- volume  v/m voice/music  q quit  ? hide keys"
+# A session without steps (ambient music) has no step to skip, repeat or extend, and no narration to balance.
+STEP_COMMANDS = frozenset({Command.NEXT, Command.REPEAT, Command.EXTEND, Command.BALANCE})
+AMBIENT_HELP = "Keys: space pause  +/- volume  q end gently  ? hide keys"
+
+
+def help_for(has_steps: bool) -> str:
+    """The key line for a guided session (``has_steps``) or for ambient music: only keys that work there."""
+    return HELP if has_steps else AMBIENT_HELP
 
 _ESCAPES = {"\x1b[C": "right", "\x1bOC": "right", "\x1b[D": "left", "\x1bOD": "left"}
 
 
-def action_for(key: str) -> tuple[Command | str, float | None] | None:
-    """The (command, value) a key stands for, or None for keys that do nothing."""
-    return KEYMAP.get(key) or KEYMAP.get(key.lower())
+def action_for(key: str, has_steps: bool = True) -> tuple[Command | str, float | None] | None:
+    """The (command, value) a key stands for, or None for keys that do nothing (in a session without
+    steps, the step keys too)."""
+    action = KEYMAP.get(key) or KEYMAP.get(key.lower())
+    if action is not None and not has_steps and action[0] in STEP_COMMANDS:
+        return None
+    return action
 
 
 def split_keys(text: str) -> list[str]:
