@@ -151,3 +151,21 @@ def test_without_a_music_folder_the_fallback_file_goes_home_not_to_the_current_f
     assert result.returncode == 0, result.stderr
     assert f"Saved {home / 'companion-ambient.mp3'} (0:15)" in result.stderr
     assert list(here.iterdir()) == []
+
+
+def test_a_bad_cue_device_is_named_as_the_cue_device(virtual_sound):
+    result = run_companion("ambient", "--cue-device", "earbud", "--no-keys", "--music", "none")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("Error: --cue-device 'earbud' is not an output device; choose"), result.stderr
+
+
+@pytest.mark.parametrize("command, key", [("play", "device"), ("ambient", "device"), ("ambient", "cue_device")])
+def test_a_bad_device_in_the_settings_file_names_the_file_and_key(virtual_sound, tmp_path, command, key):
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "config.toml").write_text(f'{key} = "nowhere"\n')
+    env = {**os.environ, "COMPANION_CONFIG_DIR": str(folder)}
+    result = run_companion(command, "--no-keys", "--music", "none", env=env, timeout=30)
+    assert result.returncode == 2, result.stderr
+    expected = f"Error: settings file {folder / 'config.toml'}: {key} 'nowhere' is not an output device; choose"
+    assert result.stderr.startswith(expected), result.stderr

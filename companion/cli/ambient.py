@@ -61,7 +61,7 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
       companion ambient --minutes 30 -o treatment.mp3 --cue 25:"Halfway" --voice joe
       companion ambient --minutes 30 -o treatment.mp3 --force    # replace the file from last time
     """
-    from companion.plan.settings import effective, load_settings
+    from companion.plan.settings import effective, load_settings, named_by
     from companion.output.cue_feed import cue_audio_paths, parse_cues
 
     settings = load_settings()
@@ -86,10 +86,15 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
                    f"{f', {len(parsed)} cue(s)' if parsed else ''}.")
         return
     _play(options, parsed, device=effective(device, "device", settings),
-          cue_device=effective(cue_device, "cue_device", settings), keys=not no_keys, voice=chosen["voice"])
+          cue_device=effective(cue_device, "cue_device", settings), keys=not no_keys, voice=chosen["voice"],
+          named=(named_by(device, "device", "--device", settings),
+                 named_by(cue_device, "cue_device", "--cue-device", settings)))
 
 
-def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, keys: bool, voice: str) -> None:
+def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, keys: bool, voice: str,
+          named: tuple[str, str] = ("--device", "--cue-device")) -> None:
+    """Play on the room ``device`` (and the cues on ``cue_device``); ``named``: where each name came from,
+    for an error about it."""
     from companion.mix.assemble import build_ambient_session
     from companion.output.cue_feed import CueFeed, cue_audio_paths
     from companion.output.device import preferred_rate_hz, resolve_device
@@ -97,13 +102,13 @@ def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, 
     from companion.output.stream import Player
 
     try:
-        room = resolve_device(device)
+        room = resolve_device(device, named[0])
     except DeviceError as err:
         if cue_device:
             warn("--cue-device is ignored: with no room device the cues are mixed into the file")
         _render_instead(err, options, voice=voice)
         return
-    cue_output = resolve_device(cue_device) if cue_device else None
+    cue_output = resolve_device(cue_device, named[1]) if cue_device else None
     options["cue_paths"] = cue_audio_paths(parsed, voice=voice, say=warn)
     session = build_ambient_session(**options, cues_separate=cue_output is not None,
                                     rate_hz=preferred_rate_hz(room))

@@ -45,18 +45,19 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
 
     warm_up()
     from companion.plan.routine import DEFAULT_ROUTINE, load_routine
-    from companion.plan.settings import effective, load_settings
+    from companion.plan.settings import effective, load_settings, named_by
 
     interrupt_on_sigterm()     # until the player takes over
     settings = load_settings()
     chosen = with_settings(music, loudness, order, settings, voice=voice)
+    device_named_by = named_by(device, "device", "--device", settings)
     device = effective(device, "device", settings)
     volume_db = effective(volume_db, "volume_db", settings)
     routine = routine or DEFAULT_ROUTINE
     loaded = load_routine(routine)
     import companion.mix.assemble  # noqa: F401 - numpy and the mixer load while PortAudio scans the devices
     try:
-        output = resolve_device(device)
+        output = resolve_device(device, device_named_by)
     except DeviceError as err:
         from companion.cli.render import render_routine_to_file
 

@@ -93,11 +93,12 @@ def list_output_devices() -> list[OutputDevice]:
     ]
 
 
-def resolve_device(spec: str | int | None = None) -> OutputDevice:
+def resolve_device(spec: str | int | None = None, named_by: str = "--device") -> OutputDevice:
     """The output device named by ``spec``: an index, or part of a name (case-insensitive); None: default.
 
     Raises DeviceError when there is no output device at all, BadInputError (listing the choices) when
-    ``spec`` matches none or several.
+    ``spec`` matches none or several; the message names ``spec`` as ``named_by`` says where it came from
+    ("--cue-device", "settings file PATH: device").
     """
     devices = list_output_devices()
     if not devices:
@@ -114,7 +115,7 @@ def resolve_device(spec: str | int | None = None) -> OutputDevice:
         return matches[0]
     choices = "; ".join(d.describe() for d in (matches or devices))
     why = "matches several output devices" if matches else "is not an output device"
-    raise BadInputError(f"--device {text!r} {why}; choose an index or part of a name from: {choices}",
+    raise BadInputError(f"{named_by} {text!r} {why}; choose an index or part of a name from: {choices}",
                         hint="`companion devices` lists them")
 
 

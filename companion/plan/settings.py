@@ -131,6 +131,15 @@ def effective(option_value: Any, key: str, settings: Settings | None = None) -> 
     return getattr(settings if settings is not None else load_settings(), key)
 
 
+def named_by(option_value: Any, key: str, option: str, settings: Settings | None = None) -> str:
+    """Where ``effective(option_value, key, settings)`` came from, as an error message names it: the
+    ``option`` ("--cue-device") when given on the command line, else "settings file PATH: key"."""
+    if option_value is not None and option_value != ():
+        return option
+    source = (settings if settings is not None else load_settings()).source
+    return option if source is None else f"settings file {source}: {key}"
+
+
 def template() -> str:
     """A commented settings file holding the defaults, for ``companion config --init``."""
     lines = ["# companion settings. Every key is optional; command-line options win over this file.",
