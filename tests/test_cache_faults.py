@@ -146,4 +146,4 @@ def test_music_scan_reports_a_broken_cache_and_still_scans(song, tmp_path):
     warnings = result.stderr.splitlines()
     assert len(warnings) == 1 and warnings[0].startswith("Warning: the music cache") \
         and "moved it to library.sqlite.broken-" in warnings[0], result.stderr
-    assert "1 usable" in result.stdout
+    assert "1 playable" in result.stdout

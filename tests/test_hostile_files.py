@@ -107,4 +107,4 @@ def test_symlink_loops_in_a_music_folder_are_skipped_with_one_line_each(tmp_path
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     warnings = done.stderr.splitlines()
     assert len(warnings) == 3 and all("symbolic links" in w for w in warnings), done.stderr
-    assert "1 usable" in done.stdout, done.stdout
+    assert "1 playable" in done.stdout, done.stdout

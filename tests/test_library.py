@@ -328,11 +328,14 @@ def test_music_scan_summarises_and_lists_skipped_files(tmp_path):
     (folder / "letter.mp3").write_text("not music\n" * 10)
     result = CliRunner().invoke(main, ["music", "scan", str(folder)])
     assert result.exit_code == 0, result.output
-    assert "3 file(s): 2 usable, 3 measured now, 0 from the cache, 1 skipped." in result.output
+    assert "3 files: 2 playable (2 measured now), 1 skipped (cannot decode)." in result.output
     assert "Loudness -30.0 to -12.0 LUFS" in result.output
     assert f"Warning: skipped {folder / 'letter.mp3'}: cannot decode" in result.output
+    write_wav(folder / "new.wav", tone(1000, 1, -20))
+    (folder / "empty.ogg").write_bytes(b"")
     again = CliRunner().invoke(main, ["music", "scan", str(folder)])
-    assert "0 measured now, 3 from the cache" in again.output
+    assert "5 files: 3 playable (1 measured now, 2 from the cache), 2 skipped (1 cannot decode, 1 empty file)." \
+        in again.output, "each file counted once: 3 + 2 = 5"
 
 
 def test_music_scan_without_paths_uses_the_settings_file(tmp_path, monkeypatch):
@@ -348,4 +351,4 @@ def test_music_scan_without_paths_uses_the_settings_file(tmp_path, monkeypatch):
     (tmp_path / "tunes").mkdir()
     write_wav(tmp_path / "tunes" / "a.wav", tone(440, 1, -20))
     result = CliRunner().invoke(main, ["music", "scan"])
-    assert result.exit_code == 0 and "1 file(s): 1 usable" in result.output
+    assert result.exit_code == 0 and "1 file: 1 playable (1 measured now)." in result.output

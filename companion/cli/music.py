@@ -69,9 +69,22 @@ def _short_name(track: Path | None) -> str:
 
 
 def summary(file_count: int, result) -> str:
-    """The closing report: counts, the loudness range and total length of the usable tracks."""
-    lines = [f"{file_count} file(s): {len(result.tracks)} usable, {result.analysed} measured now, "
-             f"{result.cached} from the cache, {len(result.skipped)} skipped."]
+    """The closing report in plain words, each file counted once: ``6 files: 4 playable (1 measured now,
+    3 from the cache), 2 skipped (cannot decode)``; then the loudness range and length of the playable
+    tracks."""
+    playable = len(result.tracks)
+    where = [f"{n} {said}" for n, said in ((result.fresh, "measured now"),
+                                             (playable - result.fresh, "from the cache")) if n]
+    head = f"{_count(file_count, 'file')}: {playable} playable" + (f" ({', '.join(where)})" if where else "")
+    if result.skipped:
+        reasons: dict[str, int] = {}
+        for _, reason in result.skipped:
+            kind = reason.split(" (")[0].split(":")[0]
+            reasons[kind] = reasons.get(kind, 0) + 1
+        kinds = (next(iter(reasons)) if len(reasons) == 1
+                 else ", ".join(f"{n} {kind}" for kind, n in sorted(reasons.items())))
+        head += f", {len(result.skipped)} skipped ({visible(kinds)})"
+    lines = [head + "."]
     if result.tracks:
         levels = [t.loudness_lufs for t in result.tracks]
         total_s = sum(t.duration_s for t in result.tracks)
@@ -79,13 +92,11 @@ def summary(file_count: int, result) -> str:
         lines.append(f"Loudness {min(levels):.1f} to {max(levels):.1f} LUFS (played at one common level); "
                      f"{length} of music.")
         lines += _too_quiet(result.tracks)
-    if result.skipped:
-        reasons: dict[str, int] = {}
-        for _, reason in result.skipped:
-            kind = reason.split(" (")[0].split(":")[0]
-            reasons[kind] = reasons.get(kind, 0) + 1
-        lines.append("Skipped: " + ", ".join(f"{n} {kind}" for kind, n in sorted(reasons.items())) + ".")
     return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _too_quiet(tracks) -> list[str]:

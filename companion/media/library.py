@@ -140,8 +140,9 @@ def track_info(path: Path, *, full: bool = False) -> TrackInfo:
 @dataclass
 class ScanResult:
     tracks: list[TrackInfo] = field(default_factory=list)     # usable tracks, in the order found
-    analysed: int = 0                                          # measured now
-    cached: int = 0                                            # answered by the cache
+    analysed: int = 0                                          # measured now (broken ones too)
+    cached: int = 0                                            # answered by the cache (broken ones too)
+    fresh: int = 0                                             # usable tracks that were measured now
     skipped: list[tuple[Path, str]] = field(default_factory=list)   # broken files and why
 
 
@@ -200,6 +201,7 @@ def scan_tracks(tracks: Sequence[Path], *, full: bool = True, workers: int | Non
         for index, value in pool.map(measure, todo):
             outcome[index] = value
             result.analysed += 1
+            result.fresh += not isinstance(value, AudioFileError)
             if progress:
                 progress(tracks[index])
     for index, track in enumerate(tracks):
