@@ -59,8 +59,11 @@ class _OneLine(logging.Formatter):
 
 
 class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (see companion.terminal.console.quiet_c_stderr)."""
+
     def emit(self, record: logging.LogRecord) -> None:
         with STDERR_LOCK:  # see companion.terminal.console
+            self.stream = sys.stderr
             super().emit(record)
 
 
@@ -68,7 +71,7 @@ def _log_warnings_as_lines() -> None:
     """Library warnings (a skipped music file, a missing voice) become one "Warning: ..." line on stderr."""
     logger = logging.getLogger("companion")
     if not any(getattr(h, "_companion", False) for h in logger.handlers):
-        handler = _StderrHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(_OneLine())
         handler._companion = True  # type: ignore[attr-defined]
         logger.addHandler(handler)

@@ -13,6 +13,7 @@ from companion.cli._common import (finish_playback, force_option, guard_output, 
 from companion.cli.param_types import Number
 from companion.errors import DeviceError
 from companion.plan import numbers
+from companion.terminal.console import quiet_c_stderr
 from companion.terminal.text import visible
 
 
@@ -131,7 +132,8 @@ def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, 
         cue_thread = threading.Thread(target=run_cues, name="companion-cues", daemon=True)
         cue_thread.start()
     try:
-        result = play_session(played, room, keys=keys)
+        with quiet_c_stderr():      # ALSA's "underrun occurred" and the like; our own lines still show
+            result = play_session(played, room, keys=keys)
     finally:
         if cue_thread is not None:
             feed.ended.set()

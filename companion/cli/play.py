@@ -15,6 +15,7 @@ from companion.controls import Command
 from companion.cli.param_types import Number
 from companion.errors import DeviceError
 from companion.plan import numbers
+from companion.terminal.console import quiet_c_stderr
 
 
 @click.command("play")
@@ -73,7 +74,8 @@ def play_command(routine: str | None, minutes: float | None, music: tuple[Path, 
     if settings.balance_db:
         session.post(Command.BALANCE, settings.balance_db)
     try:
-        result = play_session(session, output, keys=not no_keys)
+        with quiet_c_stderr():      # ALSA's "underrun occurred" and the like; our own lines still show
+            result = play_session(session, output, keys=not no_keys)
     finally:
         close = getattr(session, "close", None)
         if close is not None:

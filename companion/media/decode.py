@@ -32,6 +32,7 @@ import numpy as np
 
 from companion import CHANNELS, dsp
 from companion.errors import AudioFileError, ToolMissingError
+from companion.terminal.console import quiet_c_stderr
 
 _F_SETPIPE_SZ = 1031
 _FRAME_BYTES = 4 * CHANNELS
@@ -54,7 +55,8 @@ def clip_frames(path: Path, rate_hz: int) -> int:
     import soundfile
 
     try:
-        info = soundfile.info(str(path))
+        with quiet_c_stderr():            # libmpg123 notes on a damaged mp3 go to fd 2
+            info = soundfile.info(str(path))
         if info.frames > 0:
             return int(round(info.frames * rate_hz / info.samplerate))
     except Exception:  # noqa: BLE001 - any libsndfile refusal means "decode it instead"
@@ -76,7 +78,8 @@ def read_clip(path: Path) -> tuple[np.ndarray, int]:
     if not path.is_file():
         raise AudioFileError(f"{path}: file not found")
     try:
-        data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        with quiet_c_stderr():            # libmpg123 notes on a damaged mp3 go to fd 2
+            data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception:  # noqa: BLE001 - libsndfile cannot read it; try ffmpeg through pydub
         data, file_rate = _load_with_pydub(path)
     if len(data) == 0:

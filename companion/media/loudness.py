@@ -26,6 +26,7 @@ import numpy as np
 from companion import dsp
 from companion.errors import AudioFileError
 from companion.media.decode import FfmpegProcess, wav_stream_rate
+from companion.terminal.console import quiet_c_stderr
 
 CHUNK_S = 4.0
 
@@ -238,7 +239,7 @@ def _read_in_process(path: Path, full: bool) -> _Measured | None:
     except (ImportError, OSError):
         return None
     try:
-        with soundfile.SoundFile(str(path)) as sound:
+        with quiet_c_stderr(), soundfile.SoundFile(str(path)) as sound:   # libmpg123 notes go to fd 2
             if sound.format not in IN_PROCESS_FORMATS or not 1 <= sound.channels <= 2 or sound.frames <= 0:
                 return None
             rate_hz = sound.samplerate

@@ -39,6 +39,7 @@ from companion.narration.voices import DEFAULT_VOICE, VOICES, Voice, get_voice
 from companion.assets import audio_dir
 from companion.errors import BadInputError, CompanionError
 from companion.plan.routine import Routine
+from companion.terminal.console import quiet_c_stderr
 
 log = logging.getLogger("companion")
 
@@ -305,7 +306,8 @@ def line_durations(routine: Routine, voice: str = DEFAULT_VOICE) -> dict[tuple[i
 
 def _header_seconds(path: Path) -> float:
     try:
-        info = sf.info(str(path))
+        with quiet_c_stderr():            # libmpg123 notes on a damaged mp3 go to fd 2
+            info = sf.info(str(path))
         return info.frames / info.samplerate
     except (RuntimeError, OSError):
         from companion.media.decode import clip_frames     # decodes what libsndfile cannot read
