@@ -3,7 +3,8 @@
 #
 #   scripts/install-system.sh          # ffmpeg (decode/encode) + libportaudio2 (live playback)
 #   scripts/install-system.sh --test   # also the virtual sound device and TTS used by the tests:
-#                                      # pulseaudio pulseaudio-utils libasound2-plugins alsa-utils espeak-ng
+#                                      # pulseaudio pulseaudio-utils libasound2-plugins alsa-utils espeak-ng,
+#                                      # and chromium (headless: the journal report is opened in a real browser)
 #
 # Debian/Ubuntu: uses apt-get (as root, or through sudo when not root); runs `apt-get update` only when a
 # package is missing and the package lists are absent or older than a day. macOS: prints the Homebrew
@@ -14,14 +15,14 @@ want_test=0
 for arg in "$@"; do
   case "$arg" in
     --test) want_test=1 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-system.sh: unknown option '$arg' (allowed: --test, --help)" >&2; exit 2 ;;
   esac
 done
 
 packages=(ffmpeg libportaudio2)
 if [ "$want_test" = 1 ]; then
-  packages+=(pulseaudio pulseaudio-utils libasound2-plugins alsa-utils espeak-ng)
+  packages+=(pulseaudio pulseaudio-utils libasound2-plugins alsa-utils espeak-ng chromium)
 fi
 
 if [ "$(uname -s)" = "Darwin" ]; then

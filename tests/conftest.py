@@ -134,6 +134,20 @@ class Capture:
         return np.frombuffer(bytes(self._data[:usable]), dtype="<f4").reshape(-1, 2)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_journal(tmp_path_factory) -> Path:
+    """Every test (and every CLI it runs) writes its practice journal to a private folder, never the
+    user's own data folder. Tests that look at the journal set their own ``COMPANION_DATA_DIR``."""
+    folder = tmp_path_factory.mktemp("journal-data")
+    saved = os.environ.get("COMPANION_DATA_DIR")
+    os.environ["COMPANION_DATA_DIR"] = str(folder)
+    yield folder
+    if saved is None:
+        os.environ.pop("COMPANION_DATA_DIR", None)
+    else:
+        os.environ["COMPANION_DATA_DIR"] = saved
+
+
 @pytest.fixture(scope="session")
 def virtual_sound(tmp_path_factory) -> VirtualSound:
     if sys.platform != "linux" or shutil.which("pulseaudio") is None or shutil.which("parec") is None:

@@ -59,6 +59,9 @@ def session_options(func: Callable) -> Callable:
     func = music_option()(func)
     func = click.option("--minutes", type=Number(numbers.SESSION_MINUTES), default=None, metavar="MINUTES",
                         help="Fit the session to this length by scaling its holds (0.5x to 3x).")(func)
+    func = click.option("--from", "from_step", metavar="STEP", default=None,
+                        help="Start at this step: its number (1 = the first) or its id; the holds keep the "
+                             "length fitted for the whole routine.")(func)
     func = voice_option(func)
     return func
 
@@ -172,8 +175,9 @@ def warn(text: str) -> None:
     click.echo(f"Warning: {visible(text[0].upper() + text[1:])}.", err=True)
 
 
-def finish_playback(result) -> None:
-    """The end of a live session: dropout and device warnings, the end line, exit 130 when interrupted."""
+def finish_playback(result, after_end_line: str | None = None) -> None:
+    """The end of a live session: dropout and device warnings, the end line (and ``after_end_line``, e.g.
+    the command that picks the session up), exit 130 when interrupted."""
     from companion.terminal.statusline import ending_line
 
     if result.underflows:
@@ -181,6 +185,8 @@ def finish_playback(result) -> None:
     for why in result.device_errors:
         click.echo(f"Warning: the sound device failed once ({visible(why)}) and playback resumed.", err=True)
     click.echo(ending_line(result.status, interrupted=result.interrupted, stopped_at=result.stopped_at))
+    if after_end_line:
+        click.echo(after_end_line)
     if result.interrupted:
         sys.exit(int(ExitCode.INTERRUPTED))
 

@@ -10,6 +10,7 @@ import click
 from companion.cli._common import (finish_playback, force_option, guard_output, interrupt_on_sigterm, length_text,
                                    loudness_option, music_option, order_option, render_instead, seed_option,
                                    voice_option, warn, with_settings, write_session)
+from companion.cli.journal_hooks import journal_option, journal_wanted
 from companion.cli.param_types import Number
 from companion.errors import DeviceError
 from companion.plan import numbers
@@ -40,10 +41,11 @@ from companion.terminal.text import visible
 @force_option
 @click.option("--no-keys", is_flag=True, help="No key controls or status line.")
 @voice_option
+@journal_option
 def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, seed: int, fade_out_s: float,
                     end_chime: bool, cues: tuple[str, ...], cue_device: str | None, device: str | None,
                     volume_db: float | None, loudness: float | None, output: Path | None, force: bool,
-                    no_keys: bool, voice: str | None) -> None:
+                    no_keys: bool, voice: str | None, no_journal: bool) -> None:
     """Ambient music for a treatment: runs unattended, never repeats a track back to back, fades out.
 
     Cues are spoken in the narration voice (--voice): the therapist's phrases "Halfway", "Five minutes
@@ -89,13 +91,15 @@ def ambient_command(minutes: float, music: tuple[Path, ...], order: str | None, 
     _play(options, parsed, device=effective(device, "device", settings),
           cue_device=effective(cue_device, "cue_device", settings), keys=not no_keys, voice=chosen["voice"],
           named=(named_by(device, "device", "--device", settings),
-                 named_by(cue_device, "cue_device", "--cue-device", settings)))
+                 named_by(cue_device, "cue_device", "--cue-device", settings)),
+          journal=journal_wanted(no_journal, settings))
 
 
 def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, keys: bool, voice: str,
-          named: tuple[str, str] = ("--device", "--cue-device")) -> None:
+          named: tuple[str, str] = ("--device", "--cue-device"), journal: bool = True) -> None:
     """Play on the room ``device`` (and the cues on ``cue_device``); ``named``: where each name came from,
-    for an error about it."""
+    for an error about it. ``journal``: record the session in the practice journal."""
+    from companion.journal.recorder import SessionRecorder, ambient_start, device_lost, ending_of
     from companion.mix.assemble import build_ambient_session
     from companion.output.cue_feed import CueFeed, cue_audio_paths
     from companion.output.device import preferred_rate_hz, resolve_device
@@ -131,13 +135,20 @@ def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, 
 
         cue_thread = threading.Thread(target=run_cues, name="companion-cues", daemon=True)
         cue_thread.start()
+    recorder = SessionRecorder.begin(ambient_start(options, session.timeline.total_s)) if journal \
+        else SessionRecorder.off()
     try:
         with quiet_c_stderr():      # ALSA's "underrun occurred" and the like; our own lines still show
             result = play_session(played, room, keys=keys)
+    except DeviceError:
+        recorder.end(device_lost(session.status()))
+        raise
     finally:
         if cue_thread is not None:
             feed.ended.set()
             cue_thread.join(timeout=5)
+    recorder.end(ending_of(result))
+    recorder.close()
     if cue_failure:
         click.echo(f"Warning: the cue device failed ({visible(cue_failure[0])}); the room music played on.", err=True)
     if cue_results and cue_results[0].underflows:

@@ -58,9 +58,14 @@ def build_session(
     rate_hz: int = ENGINE_RATE_HZ,
     volume_db: float = 0.0,
     voice: str | None = None,
+    start_step: int = 0,
 ) -> Session:
     """A Session for ``routine``. ``music`` (CLI paths) overrides the routine's own music setting; ``voice``
-    names the narration voice (default: ``voices.DEFAULT_VOICE``)."""
+    names the narration voice (default: ``voices.DEFAULT_VOICE``).
+
+    ``start_step`` (0-based; ``--from``, ``--resume``) starts at that step with the normal lead-in and fade-in;
+    the holds keep the scale fitted for the whole routine, so a resumed session's steps last as they did.
+    """
     from companion.narration import voicing
     from companion.narration.voices import DEFAULT_VOICE
 
@@ -76,7 +81,7 @@ def build_session(
                     start_step=start_step, start_line=start_line, origin=origin, lead_in=False,
                     extra_holds=extra_holds)
 
-    timeline = plan(routine, durations, rate_hz=rate_hz, paths=paths, hold_scale=hold_scale)
+    timeline = plan(routine, durations, rate_hz=rate_hz, paths=paths, hold_scale=hold_scale, start_step=start_step)
     target = options.loudness_lufs if loudness_lufs is None else loudness_lufs
     sources = list(music) or list(options.music)
     levels = plan_levels(timeline, target, duck_db=options.duck_db, voice_db=options.voice_db,

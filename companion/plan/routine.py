@@ -24,7 +24,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 from companion.assets import routines_dir
 from companion.datadir import installed_routine_file
-from companion.errors import RoutineError
+from companion.errors import BadInputError, RoutineError
 from companion.media.library import AUDIO_EXTENSIONS
 from companion.plan.numbers import checked_number
 from companion.plan.textfile import ROUTINE_MAX_BYTES, TOML_TOO_DEEP, read_text_file
@@ -388,3 +388,19 @@ def _bool(value: Any, where: str) -> bool:
 
 def _kind(value: Any) -> str:
     return {dict: "a table", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def find_step(routine: Routine, spec: str | int) -> int:
+    """The 0-based index of the step ``spec`` names: its number as shown (1 = the first) or its id.
+
+    Raises BadInputError (exit 2) naming the steps there are, for ``--from``.
+    """
+    text = str(spec).strip()
+    ids = [step.id for step in routine.steps]
+    if text.isdigit() and 1 <= int(text) <= len(ids):
+        return int(text) - 1
+    if text in ids:
+        return ids.index(text)
+    raise BadInputError(f"--from {text!r}: '{routine.name}' has no such step; "
+                        + did_you_mean(text, ids, listing="its steps"),
+                        hint=f"give a number from 1 to {len(ids)} or a step id")

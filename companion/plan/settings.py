@@ -11,6 +11,8 @@ overrides the folder); no file means built-in defaults. Keys (all optional, top 
     loudness_lufs = -22         # output loudness, LUFS (-35..-10)
     order = "shuffle"           # music order: "shuffle" or "name"
     voice = "joe"               # narration voice (see `companion voices`)
+    journal = true              # record each session in the practice journal (`companion journal`)
+    check_in = false            # ask tension (and pain) before and after each session
 
 Command-line options always win: commands call ``effective(option_value, "key")``. A bad file raises
 ConfigError naming the file, the key, what was given and what is allowed (unknown keys get a
@@ -50,6 +52,8 @@ class Settings:
     loudness_lufs: float | None = None     # None: the routine's own loudness
     order: str = "shuffle"
     voice: str | None = None               # None: the default voice (the name is checked where it is used)
+    journal: bool = True
+    check_in: bool = False
     source: Path | None = None             # the file these came from; None = defaults only
 
     def items(self) -> list[tuple[str, Any]]:
@@ -58,6 +62,7 @@ class Settings:
 
 
 KEYS = tuple(f.name for f in fields(Settings) if f.name != "source")
+_FLAGS = ("journal", "check_in")
 _RANGES = {"volume_db": numbers.VOLUME_DB, "balance_db": numbers.BALANCE_DB, "loudness_lufs": numbers.LOUDNESS_LUFS}
 
 
@@ -107,6 +112,10 @@ def _check(path: Path, key: str, given: Any) -> Any:
         if isinstance(given, bool) or not isinstance(given, (str, int)) or (isinstance(given, str) and not given.strip()):
             raise bad("a device index (number) or part of its name (string); see `companion devices`")
         return str(given)
+    if key in _FLAGS:
+        if not isinstance(given, bool):
+            raise bad("true or false")
+        return given
     if key == "order":
         if given not in ORDERS:
             raise bad(" or ".join(repr(o) for o in ORDERS))
@@ -150,5 +159,7 @@ def template() -> str:
              "# balance_db = 0                # voice/music balance, dB, + = voice louder (-12..12)",
              "# loudness_lufs = -20           # output loudness, LUFS (-35..-10); default: the routine's",
              '# order = "shuffle"             # music order: "shuffle" or "name"',
-             '# voice = "heart"               # narration voice: see `companion voices`']
+             '# voice = "heart"               # narration voice: see `companion voices`',
+             "# journal = true                # record sessions in the practice journal (companion journal)",
+             "# check_in = false              # ask tension/pain (0-10) before and after each session"]
     return "\n".join(lines) + "\n"

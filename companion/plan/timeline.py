@@ -107,8 +107,8 @@ class Timeline:
         return self.end if self.music_end is None else self.music_end
 
     def step_at(self, frame: int) -> int:
-        """Index of the step that is current at ``frame`` (the last one started)."""
-        current = 0
+        """Index of the step that is current at ``frame`` (the last one started; the first one before it)."""
+        current = self.steps[0].index if self.steps else 0
         for mark in self.steps:
             if mark.start <= frame:
                 current = mark.index

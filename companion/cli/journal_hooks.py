@@ -1,0 +1,96 @@
+"""What ``play`` and ``ambient`` do for the journal: options, the check-in, the start row and the ending.
+
+Kept out of the command modules so each stays "parse, call, print". Nothing here can stop a session:
+journal faults are warnings (see ``companion.journal.recorder``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from companion.journal.checkin import CheckIn
+
+SCALE = click.IntRange(0, 10)
+
+
+def journal_option(func):
+    return click.option("--no-journal", is_flag=True,
+                        help="Do not record this session in the practice journal (settings key: journal).")(func)
+
+
+def check_in_options(func):
+    """--check-in and the values a script gives instead of the questions."""
+    for name, when in (("pain-after", "after"), ("tension-after", "after"), ("pain-before", "before"),
+                       ("tension-before", "before")):
+        func = click.option(f"--{name}", type=SCALE, default=None, metavar="0-10",
+                            help=f"{name.split('-')[0].capitalize()} {when} the session, 0 to 10, "
+                                 "recorded without asking.")(func)
+    return click.option("--check-in", "check_in", is_flag=True, default=None,
+                        help="Ask tension (and pain) 0-10 before and after, one key each "
+                             "(settings key: check_in).")(func)
+
+
+def journal_wanted(no_journal: bool, settings) -> bool:
+    return not no_journal and bool(settings.journal)
+
+
+def check_in_before(wanted: bool, given: CheckIn) -> CheckIn:
+    """Ask on the terminal when the check-in is on; values given on the command line are kept."""
+    if not wanted or not sys.stdin.isatty():
+        return given
+    from companion.journal.checkin import check_in_before as ask
+
+    return ask(sys.stdout, known=given)
+
+
+def check_in_after(wanted: bool, before: CheckIn, given: CheckIn) -> CheckIn:
+    if not wanted or not sys.stdin.isatty():
+        return given
+    from companion.journal.checkin import check_in_after as ask
+
+    return ask(sys.stdout, before=before, known=given)
+
+
+def routine_ref(name: str) -> str:
+    """What to type to play this routine again: its built-in name, else its file's absolute path."""
+    from companion.plan.routine import resolve_routine_path
+
+    path, builtin = resolve_routine_path(name)
+    return builtin or str(Path(path).resolve())
+
+
+def resume(routine: str | None) -> tuple[str, int, float | None, int]:
+    """(routine to play, start step, --minutes, seed) of the last unfinished session (``--resume``)."""
+    from companion.journal.resume import resume_point
+    from companion.journal.store import Journal, JournalError
+
+    try:
+        with Journal.open(create=False) as journal:
+            point = resume_point(journal, routine_ref(routine) if routine else None)
+    except FileNotFoundError:
+        from companion.errors import BadInputError
+
+        raise BadInputError("--resume: there is no journal yet, so no session to pick up",
+                            hint="use --from STEP to start at any step") from None
+    except JournalError:
+        raise
+    step_text = f"step {point.start_step + 1}" + (f" of {point.row.step_count}" if point.row.step_count else "")
+    click.echo(f"Picking up {point.row.routine} at {step_text} (stopped {point.row.started:%a %d %b %H:%M}).",
+               err=True)
+    return point.routine_ref, point.start_step, point.minutes, point.seed
+
+
+def pickup_line(result, *, routine: str, minutes: float | None, seed: int, music: tuple) -> str | None:
+    """"To pick up there: companion play ... --from K" after a session that stopped early at a step."""
+    from companion.journal.resume import pickup_command
+
+    status = result.status
+    at = result.stopped_at if result.stopped_at is not None else status
+    if at is None or at.step_index < 0 or not (result.interrupted or status.stopped_early):
+        return None
+    command = pickup_command(routine, at.step_index, minutes=minutes, seed=seed,
+                             music=tuple(str(m) for m in music))
+    return f"To pick up there: {command}"

@@ -1,0 +1,91 @@
+"""The check-in: "Tension now, 0 to 10?" (and pain, where the person has some), one key per answer.
+
+Hands may be busy or tired, so each answer is one key: 0-9, ``t`` for 10, Enter to skip. The question sits
+on the status line (``\\r`` + text, redrawn in place) and is answered on the same line; any other key asks
+again with the keys spelled out. It waits only as long as the person takes (no time limit, no default
+answer). Pain is asked before the session only when the person says there is some (``y``), and after it
+only when it was given before. Off a terminal nothing is asked: ``--tension-before N`` etc. say it instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TextIO
+
+from companion.terminal.keys import KeyReader
+
+SCALE_KEYS = "0-9, t for 10, Enter to skip"
+_CLEAR_EOL = "\x1b[K"
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    tension: int | None = None
+    pain: int | None = None
+
+
+def scale_value(key: str) -> int | None | str:
+    """0..10 for a scale key, None for Enter (skip), "again" for any other key."""
+    if len(key) == 1 and key.isdigit():
+        return int(key)
+    if key in ("t", "T"):
+        return 10
+    if key in ("\r", "\n"):
+        return None
+    return "again"
+
+
+def ask_scale(question: str, reader: KeyReader, out: TextIO) -> int | None:
+    """Ask ``question`` on the status line until a scale key or Enter comes; returns the value or None."""
+    prompt = f"{question} ({SCALE_KEYS}) "
+    _show(out, prompt)
+    while True:
+        for key in reader.read(0.5):
+            value = scale_value(key)
+            if value == "again":
+                _show(out, f"{question} Please press {SCALE_KEYS}. ")
+                continue
+            _show(out, f"{question} {'skipped' if value is None else value}", end="\n")
+            return value  # type: ignore[return-value]
+
+
+def ask_yes_no(question: str, reader: KeyReader, out: TextIO) -> bool:
+    """``y`` → True; ``n``, Enter → False; anything else asks again."""
+    _show(out, f"{question} (y/n) ")
+    while True:
+        for key in reader.read(0.5):
+            if key.lower() in ("y", "n", "\r", "\n"):
+                yes = key.lower() == "y"
+                _show(out, f"{question} {'yes' if yes else 'no'}", end="\n")
+                return yes
+            _show(out, f"{question} Please press y or n. ")
+
+
+def check_in_before(out: TextIO, *, known: CheckIn = CheckIn()) -> CheckIn:
+    """The questions before a session; values in ``known`` (from the command line) are not asked."""
+    with KeyReader() as reader:
+        if not reader.enabled:
+            return known
+        tension = known.tension if known.tension is not None else ask_scale("Tension now, 0 to 10?", reader, out)
+        pain = known.pain
+        if pain is None and ask_yes_no("Any pain now?", reader, out):
+            pain = ask_scale("Pain now, 0 to 10?", reader, out)
+    return CheckIn(tension, pain)
+
+
+def check_in_after(out: TextIO, *, before: CheckIn, known: CheckIn = CheckIn()) -> CheckIn:
+    """The same questions after the session (pain only when it was given before)."""
+    with KeyReader() as reader:
+        if not reader.enabled:
+            return known
+        tension = known.tension if known.tension is not None else ask_scale("Tension now, 0 to 10?", reader, out)
+        pain = known.pain
+        if pain is None and before.pain is not None:
+            pain = ask_scale("Pain now, 0 to 10?", reader, out)
+    return CheckIn(tension, pain)
+
+
+def _show(out: TextIO, text: str, end: str = "") -> None:
+    live = out.isatty()
+    out.write(("\r" + text + _CLEAR_EOL if live else text) + end)
+    out.flush()
