@@ -80,8 +80,8 @@ def _log_warnings_as_lines() -> None:
 
 
 # Command modules in this package, each exporting COMMANDS = [click commands], in help order.
-COMMAND_MODULES: tuple[str, ...] = ("play", "render", "ambient", "routines", "record", "pack", "voices", "devices",
-                                    "music", "config", "help")
+COMMAND_MODULES: tuple[str, ...] = ("play", "render", "ambient", "journal", "report", "remind", "routines", "record",
+                                    "pack", "voices", "devices", "music", "config", "help")
 
 
 def _attach() -> None:
