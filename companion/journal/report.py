@@ -17,10 +17,17 @@ from datetime import datetime, timedelta
 from companion import __version__
 from companion.errors import CompanionError
 from companion.journal.store import SessionRow
-from companion.journal.views import change, ending_text, minutes_played, week_start
 from companion.durations import clock
+from companion.journal.views import change, ending_text, minutes_played, visible, week_start
 
 CHART_WIDTH, CHART_HEIGHT = 760, 300
+
+
+def _text(text: str) -> str:
+    """Text from the journal (routine names, notes, the --name) for HTML: control characters shown, escaped."""
+    return html.escape(visible(text))
+
+
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 
@@ -66,7 +73,7 @@ def build_report(rows: list[SessionRow], *, weeks: int, name: str | None = None,
     if not chosen:
         raise NoSessionsError(f"the journal has no sessions in the last {weeks} week(s), so there is nothing to "
                               "report; nothing was written", hint="play a session, or give more --weeks")
-    e = html.escape
+    e = _text
     minutes = sum(minutes_played(r) for r in chosen)
     days = len({r.started.date() for r in chosen if (r.played_s or 0) > 0})
     per_week = _per_week(chosen, start, weeks)
@@ -90,7 +97,7 @@ def build_report(rows: list[SessionRow], *, weeks: int, name: str | None = None,
         '<section class="chart"><h2>Tension and pain, before → after (0–10)</h2>', _chart(chosen), "</section>",
         _notes(chosen),
         '<section class="sessions"><h2>Sessions</h2>', _session_table(chosen), "</section>",
-        f"<footer>Written by companion {e(__version__)} on {now:%d %b %Y} from the journal kept on this computer. "
+        f"<footer>Written by companion {html.escape(__version__)} on {now:%d %b %Y} from the journal kept on this computer. "
         "Self-massage at home is a relaxation aid in addition to the care your provider recommends. Contact "
         "your healthcare provider for severe pain, or new or worsening symptoms.</footer>",
         "</body></html>",
@@ -117,7 +124,7 @@ def _week_table(per_week: list[tuple[datetime, int, float]]) -> str:
 
 
 def _session_table(rows: list[SessionRow]) -> str:
-    e = html.escape
+    e = _text
     body = "".join(
         f"<tr><td>{r.started:%a %d %b %Y %H:%M}</td><td>{e(r.routine)}</td>"
         f"<td class=num>{clock(round(r.played_s)) if r.played_s is not None else '?'}/{clock(round(r.planned_s))}</td>"
@@ -128,7 +135,7 @@ def _session_table(rows: list[SessionRow]) -> str:
 
 
 def _notes(rows: list[SessionRow]) -> str:
-    items = "".join(f"<li><b>{r.started:%d %b}</b> ({html.escape(r.routine)}): {html.escape(r.note)}</li>"
+    items = "".join(f"<li><b>{r.started:%d %b}</b> ({_text(r.routine)}): {_text(r.note)}</li>"
                     for r in rows if r.note)
     return f'<section class="notes"><h2>Notes</h2><ul>{items}</ul></section>' if items else ""
 
