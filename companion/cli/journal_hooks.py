@@ -78,8 +78,12 @@ def resume(routine: str | None) -> tuple[str, int, float | None, int]:
     except JournalError:
         raise
     step_text = f"step {point.start_step + 1}" + (f" of {point.row.step_count}" if point.row.step_count else "")
-    click.echo(f"Picking up {point.row.routine} at {step_text} (stopped {point.row.started:%a %d %b %H:%M}).",
-               err=True)
+    from companion.journal.views import visible
+    from companion.terminal.console import STDERR_LOCK
+
+    with STDERR_LOCK:   # the device scan may be silencing stderr on another thread: see terminal.console
+        click.echo(f"Picking up {visible(point.row.routine)} at {step_text} "
+                   f"(stopped {point.row.started:%a %d %b %H:%M}).", err=True)
     return point.routine_ref, point.start_step, point.minutes, point.seed
 
 

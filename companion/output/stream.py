@@ -32,6 +32,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -54,7 +55,8 @@ AHEAD_S = 0.5             # how far the render thread renders ahead of the callb
                           # session stops its clock where that fade is silent)
 PAUSED_POLL_S = 0.005     # while paused, how often the render thread looks for a resume
 RETRY_EVERY_S = 1.0       # device lost: how often the default device is tried again
-RETRY_FOR_S = 120.0       # ... and for how long before giving up
+RETRY_FOR_S = float(os.environ.get("COMPANION_DEVICE_RETRY_S", "120"))  # ... and for how long before giving up
+                          # (the environment variable lets a test see a device that never comes back)
 
 
 class SessionLike(Protocol):
