@@ -108,7 +108,7 @@ def test_note_goes_on_the_last_session_and_forget_asks_then_deletes(seeded):
     assert (seeded / "journal.sqlite3").exists()
     done = run("journal", "forget", "--yes", data_dir=seeded)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("Deleted the journal: 4 session(s), 1 file(s): journal.sqlite3")
+    assert done.stdout.startswith("Deleted the journal: 4 session(s), ") and "journal.sqlite3" in done.stdout
     assert list(seeded.iterdir()) == []
 
 

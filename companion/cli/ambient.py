@@ -135,8 +135,8 @@ def _play(options: dict, parsed, *, device: str | None, cue_device: str | None, 
 
         cue_thread = threading.Thread(target=run_cues, name="companion-cues", daemon=True)
         cue_thread.start()
-    recorder = SessionRecorder.begin(ambient_start(options, session.timeline.total_s)) if journal \
-        else SessionRecorder.off()
+    recorder = (SessionRecorder.begin(ambient_start(options, session.timeline.total_s), background=True)
+                if journal else SessionRecorder.off())
     try:
         with quiet_c_stderr():      # ALSA's "underrun occurred" and the like; our own lines still show
             result = play_session(played, room, keys=keys)

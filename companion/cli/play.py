@@ -103,7 +103,7 @@ def play_command(routine: str | None, from_step: str | None, minutes: float | No
         recorder = SessionRecorder.begin(routine_start(
             loaded, ref=hooks.routine_ref(routine), planned_s=session.timeline.total_s, start_step=start_step,
             minutes=minutes, seed=seed, music=", ".join(str(m) for m in chosen["music"]),
-            tension=before.tension, pain=before.pain))
+            tension=before.tension, pain=before.pain), background=True)
     try:
         with quiet_c_stderr():      # ALSA's "underrun occurred" and the like; our own lines still show
             result = play_session(session, output, keys=not no_keys)

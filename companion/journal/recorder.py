@@ -3,13 +3,16 @@
 The contract with ``play`` and ``ambient``: a journal fault (locked, read-only, damaged, from a newer
 companion, a full disk) never stops a session. ``SessionRecorder.begin`` opens the journal with a short
 lock timeout and writes the start row; any fault becomes one warning line and a recorder that records
-nothing. The player's facts come in through ``ending_of`` (its result) or ``device_lost`` (the session's
+nothing. With ``background=True`` that write runs on its own thread while the player opens the device and
+fills its ring, so the commit's trip to the disk (20-60 ms measured on a busy disk) is not added to the
+session's start; ``end``, ``after`` and ``close`` wait for it first. The player's facts come in through ``ending_of`` (its result) or ``device_lost`` (the session's
 last status), so this module never touches sound.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -25,10 +28,12 @@ class SessionRecorder:
     def __init__(self, journal: Journal | None, row_id: int | None, took_s: float = 0.0) -> None:
         self._journal = journal
         self.row_id = row_id
-        self.took_s = took_s          # what the start write cost the session's start (for the benchmark)
+        self.took_s = took_s          # what the start write took (for the benchmark)
+        self._writing: threading.Thread | None = None
 
     @property
     def recording(self) -> bool:
+        self._wait()
         return self._journal is not None and self.row_id is not None
 
     @classmethod
@@ -36,8 +41,19 @@ class SessionRecorder:
         return cls(None, None)
 
     @classmethod
-    def begin(cls, start: SessionStart, *, path: Path | None = None) -> SessionRecorder:
-        """Open the journal and write ``start``; on any fault, warn once and record nothing."""
+    def begin(cls, start: SessionStart, *, path: Path | None = None, background: bool = False) -> SessionRecorder:
+        """Open the journal and write ``start`` (on a thread with ``background``); on a fault, warn once
+        and record nothing."""
+        recorder = cls(None, None)
+        if background:
+            recorder._writing = threading.Thread(target=recorder._start, args=(start, path),
+                                                 name="companion-journal", daemon=True)
+            recorder._writing.start()
+        else:
+            recorder._start(start, path)
+        return recorder
+
+    def _start(self, start: SessionStart, path: Path | None) -> None:
         from companion.journal.store import SESSION_LOCK_TIMEOUT_S
 
         began = time.perf_counter()
@@ -49,8 +65,13 @@ class SessionRecorder:
             if journal is not None:
                 journal.close()
             log.warning("%s; this session plays but is not recorded", _reason(err))
-            return cls.off()
-        return cls(journal, row_id, time.perf_counter() - began)
+            return
+        self._journal, self.row_id, self.took_s = journal, row_id, time.perf_counter() - began
+
+    def _wait(self) -> None:
+        if self._writing is not None:
+            self._writing.join()
+            self._writing = None
 
     def end(self, end: SessionEnd) -> None:
         if not self.recording:
@@ -70,6 +91,7 @@ class SessionRecorder:
             log.warning("%s; the check-in is not recorded", _reason(err))
 
     def close(self) -> None:
+        self._wait()
         if self._journal is not None:
             self._journal.close()
             self._journal = None

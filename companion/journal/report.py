@@ -106,13 +106,14 @@ def build_report(rows: list[SessionRow], *, weeks: int, name: str | None = None,
 
 
 def _per_week(rows: list[SessionRow], start: datetime, weeks: int) -> list[tuple[datetime, int, float]]:
-    out = []
-    for index in range(weeks):
-        begin = start + timedelta(weeks=index)
-        end = (begin + timedelta(weeks=1)).timestamp()
-        inside = [r for r in rows if begin.timestamp() <= r.started_unix < end]
-        out.append((begin, len(inside), sum(minutes_played(r) for r in inside)))
-    return out
+    counts, minutes = [0] * weeks, [0.0] * weeks
+    first = start.date()
+    for row in rows:
+        index = (row.started.date() - first).days // 7
+        if 0 <= index < weeks:
+            counts[index] += 1
+            minutes[index] += minutes_played(row)
+    return [(start + timedelta(weeks=i), counts[i], minutes[i]) for i in range(weeks)]
 
 
 def _week_table(per_week: list[tuple[datetime, int, float]]) -> str:
@@ -123,15 +124,21 @@ def _week_table(per_week: list[tuple[datetime, int, float]]) -> str:
             f"<th class=num>Minutes</th></tr></thead><tbody>{rows}</tbody></table>{more}")
 
 
+SESSION_ROWS = 60     # the session table's length: two printed pages at most; the CSV export has them all
+
+
 def _session_table(rows: list[SessionRow]) -> str:
     e = _text
+    shown = rows[-SESSION_ROWS:]
     body = "".join(
         f"<tr><td>{r.started:%a %d %b %Y %H:%M}</td><td>{e(r.routine)}</td>"
         f"<td class=num>{clock(round(r.played_s)) if r.played_s is not None else '?'}/{clock(round(r.planned_s))}</td>"
         f"<td>{e(ending_text(r))}</td><td>{e(change(r.tension_before, r.tension_after))}</td>"
-        f"<td>{e(change(r.pain_before, r.pain_after))}</td></tr>" for r in reversed(rows))
+        f"<td>{e(change(r.pain_before, r.pain_after))}</td></tr>" for r in reversed(shown))
+    more = (f"<p>The last {len(shown)} of {len(rows)} sessions; <code>companion journal --csv FILE</code> "
+            "exports them all.</p>" if len(shown) < len(rows) else "")
     return ("<table><thead><tr><th>Date</th><th>Routine</th><th class=num>Played/planned</th><th>Ended</th>"
-            f"<th>Tension</th><th>Pain</th></tr></thead><tbody>{body}</tbody></table>")
+            f"<th>Tension</th><th>Pain</th></tr></thead><tbody>{body}</tbody></table>{more}")
 
 
 def _notes(rows: list[SessionRow]) -> str:
@@ -141,7 +148,8 @@ def _notes(rows: list[SessionRow]) -> str:
 
 
 def _chart(rows: list[SessionRow]) -> str:
-    """Inline SVG: one point per session that has a check-in; lines for tension and pain, before and after."""
+    """Inline SVG of tension and pain before and after: one point per session, or per week or per month
+    (the mean of its check-ins) when there are more than ``CHART_POINTS`` sessions with a check-in."""
     checked = [r for r in rows if any(v is not None for v in (r.tension_before, r.tension_after, r.pain_before,
                                                                r.pain_after))]
     if not checked:
@@ -149,19 +157,46 @@ def _chart(rows: list[SessionRow]) -> str:
     import pygal
     from pygal.style import Style
 
+    labels, series, per = _chart_points(checked)
     style = Style(background="white", plot_background="white", font_family="sans-serif",
                   colors=("#1f5f99", "#7fb2e5", "#b3472d", "#eea58f"), label_font_size=11, legend_font_size=12,
                   major_label_font_size=11)
     chart = pygal.Line(js=[], disable_xml_declaration=True, width=CHART_WIDTH, height=CHART_HEIGHT, style=style,
                        range=(0, 10), include_x_axis=True, show_minor_x_labels=False, x_label_rotation=0,
-                       x_labels_major_count=min(8, len(checked)), legend_at_bottom=True, legend_at_bottom_columns=4,
+                       x_labels_major_count=min(8, len(labels)), legend_at_bottom=True, legend_at_bottom_columns=4,
                        dots_size=2.5, allow_interruptions=True, truncate_label=-1, show_y_guides=True,
-                       y_labels=list(range(0, 11, 2)), print_values=False, interpolate=None)
-    chart.x_labels = [f"{r.started:%d %b}" for r in checked]
-    for title, key in (("Tension before", "tension_before"), ("Tension after", "tension_after"),
-                       ("Pain before", "pain_before"), ("Pain after", "pain_after")):
-        values = [getattr(r, key) for r in checked]
+                       y_labels=list(range(0, 11, 2)), print_values=False)
+    chart.x_labels = labels
+    for title, values in series.items():
         if any(v is not None for v in values):
             chart.add(title, values)
-    svg = chart.render(is_unicode=True)
-    return _COMMENT.sub("", _SCRIPT.sub("", svg))
+    svg = _COMMENT.sub("", _SCRIPT.sub("", chart.render(is_unicode=True)))
+    note = "" if per == "session" else f'<p class="per">One point per {per}: the mean of its check-ins.</p>'
+    return svg + note
+
+
+CHART_POINTS = 60
+_SERIES = (("Tension before", "tension_before"), ("Tension after", "tension_after"),
+           ("Pain before", "pain_before"), ("Pain after", "pain_after"))
+
+
+def _chart_points(rows: list[SessionRow]) -> tuple[list[str], dict[str, list], str]:
+    """(x labels, values per series, "session" | "week" | "month"): at most about CHART_POINTS points."""
+    if len(rows) <= CHART_POINTS:
+        return ([f"{r.started:%d %b}" for r in rows],
+                {title: [getattr(r, key) for r in rows] for title, key in _SERIES}, "session")
+    span_days = (rows[-1].started.date() - rows[0].started.date()).days
+    per = "week" if span_days / 7 <= CHART_POINTS else "month"
+    groups: dict[tuple, list[SessionRow]] = {}
+    for row in rows:
+        day = row.started.date()
+        key = (day - timedelta(days=day.weekday()),) if per == "week" else (day.year, day.month)
+        groups.setdefault(key, []).append(row)
+    labels = [f"{key[0]:%d %b %y}" if per == "week" else f"{datetime(key[0], key[1], 1):%b %Y}" for key in groups]
+
+    def mean(values: list) -> float | None:
+        given = [v for v in values if v is not None]
+        return round(sum(given) / len(given), 1) if given else None
+
+    return labels, {title: [mean([getattr(r, key) for r in group]) for group in groups.values()]
+                    for title, key in _SERIES}, per

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Benchmark: the practice journal over five years of daily sessions.
+
+Targets (issue 13): `companion journal` and `companion report` each under 1 s over a 5-year journal (one
+session a day); the journal adds < 20 ms to a session's start (median of 5).
+
+What is measured, in one run, on a synthetic journal of 1,826 sessions with check-ins and some notes:
+- `companion journal` and `companion report --weeks 260` as whole processes (wall time, median of 5),
+  against `companion --version` (the interpreter and click starting) as the named reference;
+- the same two jobs in-process (reading the rows, building the table or the HTML and its chart);
+- a session's journal start (open, schema check, mark dead rows, insert: one transaction), written in
+  place and as play/ambient do it (on the journal thread, while the player opens the device): what it
+  adds to the start, median of 5, against building the session it would record (the built-in
+  quick-reset routine, no music) as the reference.
+
+    .venv/bin/python scripts/bench_journal.py
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+COMPANION = str(Path(sys.executable).parent / "companion")
+DAYS = 5 * 365 + 1
+REPEATS = 5
+
+
+def synthetic_journal(path: Path) -> int:
+    """One session a day for five years, written through the real schema, in one transaction."""
+    from companion.journal.store import Journal
+
+    Journal.open(path).close()
+    rng = random.Random(13)
+    now = time.time()
+    rows = []
+    for day in range(DAYS):
+        started = now - (DAYS - day) * 86400 + rng.uniform(17, 21) * 3600
+        tension = rng.randint(3, 8)
+        ended = rng.choice(["finished"] * 8 + ["quit", "interrupted"])
+        rows.append((started, "guided", rng.choice(["Head and neck", "Quick reset", "Wind down"]), "hash",
+                     "quick-reset", 900.0, 900.0 if ended == "finished" else rng.uniform(60, 800), ended,
+                     rng.randint(0, 6), "builtin", 7, 0, None, 0, tension, max(0, tension - rng.randint(0, 4)),
+                     None, None, "Felt easier" if day % 30 == 0 else None, 1))
+    db = sqlite3.connect(path)
+    with db:
+        db.executemany("INSERT INTO sessions (started_unix, kind, routine, routine_hash, routine_ref, planned_s,"
+                       " played_s, ended, step_reached, music, step_count, start_step, minutes, seed,"
+                       " tension_before, tension_after, pain_before, pain_after, note, pid)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    db.close()
+    return len(rows)
+
+
+def median_s(job, repeats: int = REPEATS) -> float:
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        job()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def run_cli(*args: str, env: dict) -> None:
+    result = subprocess.run([COMPANION, *args], capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise SystemExit(f"companion {' '.join(args)} failed: {result.stderr}")
+
+
+def main() -> None:
+    from companion.journal.recorder import SessionRecorder, routine_start
+    from companion.journal.report import build_report
+    from companion.journal.store import Journal
+    from companion.journal.views import table, tension_trend, week_summary
+
+    with tempfile.TemporaryDirectory(prefix="bench-journal-") as folder:
+        folder = Path(folder)
+        path = folder / "journal.sqlite3"
+        count = synthetic_journal(path)
+        env = {**os.environ, "COMPANION_DATA_DIR": str(folder)}
+        size_kb = path.stat().st_size / 1024
+        print(f"Synthetic journal: {count} sessions (one a day for 5 years), {size_kb:.0f} KiB")
+
+        reference = median_s(lambda: run_cli("--version", env=env))
+        journal_cli = median_s(lambda: run_cli("journal", env=env))
+        report_cli = median_s(lambda: run_cli("report", "-o", str(folder / "r.html"), "--weeks", "260", "--force",
+                                              env=env))
+        print(f"\nWhole processes, median of {REPEATS} (reference: `companion --version`, {reference * 1000:.0f} ms):")
+        for name, value in (("companion journal", journal_cli), ("companion report --weeks 260", report_cli)):
+            verdict = "under 1 s" if value < 1.0 else "OVER 1 s"
+            print(f"  {name:30s} {value * 1000:6.0f} ms  = {value / reference:4.1f}x the reference, "
+                  f"{(value - reference) * 1000:+5.0f} ms beyond it  ({verdict})")
+
+        def journal_in_process() -> None:
+            with Journal.open(path) as journal:
+                rows = journal.sessions()
+            table(rows[-20:]), week_summary(rows), tension_trend(rows)
+
+        def report_in_process() -> None:
+            with Journal.open(path) as journal:
+                rows = journal.sessions()
+            build_report(rows, weeks=260)
+
+        print(f"\nIn-process, median of {REPEATS}:")
+        print(f"  journal (read {count} rows, table, week, trend) {median_s(journal_in_process) * 1000:6.1f} ms")
+        print(f"  report  (read {count} rows, HTML, chart)        {median_s(report_in_process) * 1000:6.1f} ms")
+
+        from companion.mix.assemble import build_session
+        from companion.plan.routine import load_routine
+
+        routine = load_routine("quick-reset")
+
+        def build() -> None:
+            build_session(routine, music=["none"]).close()
+
+        build_s = median_s(build)
+
+        def start_recorder(background: bool) -> SessionRecorder:
+            return SessionRecorder.begin(routine_start(routine, ref="quick-reset", planned_s=300.0, start_step=0,
+                                                       minutes=None, seed=0, music="none", tension=None, pain=None),
+                                         path=path, background=background)
+
+        blocking, written, added = [], [], []
+        for _ in range(REPEATS):
+            began = time.perf_counter()
+            recorder = start_recorder(False)
+            blocking.append(time.perf_counter() - began)
+            assert recorder.recording
+            recorder.close()
+            began = time.perf_counter()
+            recorder = start_recorder(True)          # as play and ambient do it
+            added.append(time.perf_counter() - began)
+            assert recorder.recording                # waits for the write
+            written.append(recorder.took_s)
+            recorder.close()
+        added_s = statistics.median(added)
+        print(f"\nSession start, median of {REPEATS} (reference: building the quick-reset session, "
+              f"{build_s * 1000:.0f} ms):")
+        print(f"  the start row written in place (open, check, mark, insert, commit) {statistics.median(blocking) * 1000:6.1f} ms"
+              f" = {statistics.median(blocking) / build_s:5.3f}x the reference")
+        print(f"  the same on the journal thread, as play/ambient do: the thread took "
+              f"{statistics.median(written) * 1000:.1f} ms;")
+        verdict = "under 20 ms" if added_s < 0.020 else "OVER 20 ms"
+        print(f"  added to the session's start (main thread) {added_s * 1000:6.2f} ms = {added_s / build_s:6.4f}x "
+              f"the reference  ({verdict})")
+
+
+if __name__ == "__main__":
+    main()
