@@ -212,3 +212,27 @@ def _gray_pixels(path, width: int, height: int) -> np.ndarray:
     decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "gray", "-"],
                              capture_output=True, timeout=30, check=True).stdout
     return np.frombuffer(decoded, np.uint8).reshape(height, width)
+
+
+def test_the_chart_plots_weekly_means_when_there_are_too_many_sessions_for_one_point_each():
+    import re
+
+    from companion.journal.report import CHART_POINTS, build_report
+    from companion.journal.store import SessionRow
+
+    now = datetime.now().astimezone()
+    days = CHART_POINTS + 10
+    rows = [SessionRow(id=i, started_unix=at(days - i), kind="guided", routine="Quick reset", routine_hash="h",
+                       planned_s=300, played_s=300, ended=FINISHED, step_reached=3, music="", routine_ref="quick-reset",
+                       step_count=4, start_step=0, minutes=None, seed=0, tension_before=i % 9, tension_after=1,
+                       pain_before=None, pain_after=None, note=None, pid=None) for i in range(days)]
+    page = build_report(rows, weeks=20, now=now)
+    assert "One point per week: the mean of its check-ins." in page
+    weeks: dict = {}
+    for row in rows:
+        monday = row.started.date() - timedelta(days=row.started.weekday())
+        weeks.setdefault(monday, []).append(row.tension_before)
+    expected = [f"{round(sum(v) / len(v), 1):g}" for v in weeks.values()]
+    values = re.findall(r'<desc class="value">([^<]*)</desc>', page)
+    assert values[:len(expected)] == expected, "tension before: one weekly mean per week, in order"
+    assert len(values) == 2 * len(expected), "and tension after; no pain series without pain values"
