@@ -16,3 +16,10 @@ def test_cache_dir_env_moves_the_music_cache_and_the_speech_cache(tmp_path, monk
 def test_config_dir_env_moves_the_settings_file(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPANION_CONFIG_DIR", str(tmp_path / "conf"))
     assert settings.config_path() == tmp_path / "conf" / "config.toml"
+
+
+def test_data_dir_env_moves_the_practice_journal(tmp_path, monkeypatch):
+    from companion.journal import store
+
+    monkeypatch.setenv("COMPANION_DATA_DIR", str(tmp_path / "data"))
+    assert store.journal_path() == tmp_path / "data" / "journal.sqlite3"

@@ -96,7 +96,8 @@ def journal_command(ctx: click.Context, since: str | None, routine: str | None, 
     if len(shown) < len(rows):
         click.echo(f"({len(rows) - len(shown)} earlier session(s) not shown; --since shows more.)")
     minutes, days = views.week_summary(rows)
-    click.echo(f"This week: {minutes:.0f} min on {days} day(s).")
+    amount = "under 1 min" if 0 < minutes < 0.5 else f"{minutes:.0f} min"
+    click.echo(f"This week: {amount} on {days} day(s).")
     ascii_only = not _can_print("▁█")
     for line in views.tension_trend(rows, ascii_only=ascii_only):
         click.echo(line)

@@ -33,7 +33,6 @@ from companion.errors import CompanionError
 
 log = logging.getLogger("companion")
 
-DATA_DIR_ENV = "COMPANION_DATA_DIR"
 JOURNAL_FILE = "journal.sqlite3"
 SESSION_LOCK_TIMEOUT_S = 0.2     # at a session's start: a locked journal costs at most this, then a warning
 COMMAND_LOCK_TIMEOUT_S = 5.0     # `companion journal`, `report`: worth a short wait
@@ -147,16 +146,9 @@ class SessionRow:
 _COLUMNS = tuple(f.name for f in fields(SessionRow))
 
 
-def data_dir() -> Path:
-    folder = os.environ.get(DATA_DIR_ENV)
-    if not folder:
-        import platformdirs
-
-        folder = platformdirs.user_data_dir("companion")
-    return Path(folder)
-
-
 def journal_path() -> Path:
+    from companion.folders import data_dir
+
     return data_dir() / JOURNAL_FILE
 
 
