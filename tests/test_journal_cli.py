@@ -20,7 +20,8 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pytest
 
-from companion.journal.store import FINISHED, INTERRUPTED, QUIT, Journal, SessionEnd, SessionStart
+from companion.journal.schema import FINISHED, INTERRUPTED, QUIT, SessionEnd, SessionStart
+from companion.journal.store import Journal
 
 COMPANION = os.path.join(os.path.dirname(sys.executable), "companion")
 
@@ -218,7 +219,7 @@ def test_the_chart_plots_weekly_means_when_there_are_too_many_sessions_for_one_p
     import re
 
     from companion.journal.report import CHART_POINTS, build_report
-    from companion.journal.store import SessionRow
+    from companion.journal.schema import SessionRow
 
     now = datetime.now().astimezone()
     days = CHART_POINTS + 10

@@ -18,8 +18,9 @@ import time
 
 import pytest
 
-from companion.journal.store import (FINISHED, MIGRATIONS, QUIT, SCHEMA_VERSION, UNEXPECTED, Journal, JournalError,
-                                     SessionEnd, SessionStart, forget)
+from companion.journal.schema import (FINISHED, MIGRATIONS, QUIT, SCHEMA_VERSION, UNEXPECTED, SessionEnd,
+                                      SessionStart)
+from companion.journal.store import Journal, JournalError, forget
 
 START = SessionStart(kind="guided", routine="Quick reset", routine_hash="abc", routine_ref="quick-reset",
                      planned_s=300.0, step_count=4, seed=3, minutes=5.0, tension_before=6)
@@ -56,7 +57,7 @@ def test_a_session_is_one_row_written_at_start_and_completed_at_the_end(tmp_path
 
 def test_a_killed_session_reads_as_ended_unexpectedly_and_the_next_start_marks_it(tmp_path):
     path = tmp_path / "journal.sqlite3"
-    code = ("import sys, os, signal; from companion.journal.store import Journal, SessionStart;"
+    code = ("import sys, os, signal; from companion.journal.store import Journal; from companion.journal.schema import SessionStart;"
             f"j = Journal.open({str(path)!r}); j.start(SessionStart('guided', 'R', 'h', 'r', 60.0));"
             "os.kill(os.getpid(), signal.SIGKILL)")
     killed = subprocess.run([sys.executable, "-c", code], timeout=30)

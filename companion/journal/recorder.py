@@ -16,8 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-from companion.journal.store import (DEVICE_LOST, FINISHED, INTERRUPTED, QUIT, Journal, JournalError, SessionEnd,
-                                     SessionStart, content_hash)
+from companion.journal.schema import DEVICE_LOST, FINISHED, INTERRUPTED, QUIT, SessionEnd, SessionStart, content_hash
+from companion.journal.store import Journal, JournalError
 
 log = logging.getLogger("companion")
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from companion import __version__
 from companion.errors import CompanionError
-from companion.journal.store import SessionRow
+from companion.journal.schema import SessionRow
 from companion.durations import clock
 from companion.journal.views import change, ending_text, minutes_played, visible, week_start
 

@@ -11,7 +11,8 @@ import shlex
 from dataclasses import dataclass
 
 from companion.errors import BadInputError
-from companion.journal.store import FINISHED, Journal, SessionRow
+from companion.journal.schema import FINISHED, SessionRow
+from companion.journal.store import Journal
 
 
 @dataclass(frozen=True)

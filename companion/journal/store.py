@@ -2,7 +2,7 @@
 
 Where: ``journal.sqlite3`` in ``platformdirs.user_data_dir("companion")`` (``$COMPANION_DATA_DIR`` moves
 the folder). The folder is made 0700 and the file 0600 before SQLite first writes to it; SQLite gives its
-rollback file the database file's permissions.
+-wal and -shm files the database file's permissions.
 
 A session is written twice, each time in one short transaction: a row when it starts (what was planned)
 and an update when it ends (what was played, how it ended). A session that never reaches its end write
@@ -10,26 +10,26 @@ and an update when it ends (what was played, how it ended). A session that never
 gone, and the next session start marks it so for good. Nothing is ever rewritten in place beyond these
 updates, so a crash can cost one session's ending, never the file.
 
-The schema is versioned with SQLite's ``user_version``; ``MIGRATIONS[v]`` brings a file from v - 1 to v,
-inside the transaction that checks the version. A file from a newer companion is refused (JournalError),
+The schema (``journal.schema``) is versioned with SQLite's ``user_version``; ``MIGRATIONS[v]`` brings a
+file from v - 1 to v, inside the transaction that checks the version. A file from a newer companion is refused (JournalError),
 never altered. A file that is not a database is renamed aside with a dated name and a new journal begins.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 
 from companion.errors import CompanionError
+from companion.journal.schema import (COLUMNS, ENDINGS, MIGRATIONS, SCHEMA_VERSION, UNEXPECTED, SessionEnd,
+                                      SessionRow, SessionStart, process_alive)
 
 log = logging.getLogger("companion")
 
@@ -37,143 +37,16 @@ JOURNAL_FILE = "journal.sqlite3"
 SESSION_LOCK_TIMEOUT_S = 0.2     # at a session's start: a locked journal costs at most this, then a warning
 COMMAND_LOCK_TIMEOUT_S = 5.0     # `companion journal`, `report`: worth a short wait
 
-# How a session ended (the ``ended`` column). NULL: not ended yet, or the process died (see ``ending``).
-FINISHED, QUIT, INTERRUPTED, DEVICE_LOST, UNEXPECTED = "finished", "quit", "interrupted", "device-lost", "unexpected"
-ENDINGS = (FINISHED, QUIT, INTERRUPTED, DEVICE_LOST, UNEXPECTED)
-
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    # v1: the first journal, sessions and how they ended.
-    1: ("""CREATE TABLE sessions (
-              id INTEGER PRIMARY KEY,
-              started_unix REAL NOT NULL,
-              kind TEXT NOT NULL,
-              routine TEXT NOT NULL,
-              routine_hash TEXT NOT NULL,
-              planned_s REAL NOT NULL,
-              played_s REAL,
-              ended TEXT,
-              step_reached INTEGER,
-              music TEXT NOT NULL DEFAULT '')""",
-        "CREATE INDEX sessions_started ON sessions (started_unix)"),
-    # v2: check-in, notes, and what --resume needs to rebuild the same session.
-    2: ("ALTER TABLE sessions ADD COLUMN routine_ref TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE sessions ADD COLUMN step_count INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE sessions ADD COLUMN start_step INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE sessions ADD COLUMN minutes REAL",
-        "ALTER TABLE sessions ADD COLUMN seed INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE sessions ADD COLUMN tension_before INTEGER",
-        "ALTER TABLE sessions ADD COLUMN tension_after INTEGER",
-        "ALTER TABLE sessions ADD COLUMN pain_before INTEGER",
-        "ALTER TABLE sessions ADD COLUMN pain_after INTEGER",
-        "ALTER TABLE sessions ADD COLUMN note TEXT",
-        "ALTER TABLE sessions ADD COLUMN pid INTEGER"),
-}
-SCHEMA_VERSION = max(MIGRATIONS)
-
 
 class JournalError(CompanionError):
     """The journal cannot be read or written (locked, read-only, from a newer companion, a disk fault)."""
 
-
-@dataclass(frozen=True)
-class SessionStart:
-    """What is known when a session starts."""
-
-    kind: str                     # "guided" or "ambient"
-    routine: str                  # the routine's display name ("Ambient" for ambient music)
-    routine_hash: str             # content hash: an edited routine is told apart (see ``content_hash``)
-    routine_ref: str              # what to type to play it again: a built-in name or the file's path
-    planned_s: float              # the fitted length of what will play
-    step_count: int = 0
-    start_step: int = 0           # 0-based; > 0 for --from / --resume
-    minutes: float | None = None  # --minutes as given (None: the routine's own length), for --resume
-    seed: int = 0
-    music: str = ""
-    tension_before: int | None = None
-    pain_before: int | None = None
-    started_unix: float | None = None   # default: now
-
-
-@dataclass(frozen=True)
-class SessionEnd:
-    """What the player knows when a session ends."""
-
-    ended: str                    # one of ENDINGS
-    played_s: float
-    step_reached: int | None = None   # 0-based step where it stopped (None: no steps, or unknown)
-    tension_after: int | None = None
-    pain_after: int | None = None
-
-
-@dataclass(frozen=True)
-class SessionRow:
-    id: int
-    started_unix: float
-    kind: str
-    routine: str
-    routine_hash: str
-    planned_s: float
-    played_s: float | None
-    ended: str | None
-    step_reached: int | None
-    music: str
-    routine_ref: str
-    step_count: int
-    start_step: int
-    minutes: float | None
-    seed: int
-    tension_before: int | None
-    tension_after: int | None
-    pain_before: int | None
-    pain_after: int | None
-    note: str | None
-    pid: int | None
-
-    @cached_property
-    def started(self) -> datetime:
-        """The local start time (computed once: the report reads it several times per row)."""
-        return datetime.fromtimestamp(self.started_unix).astimezone()
-
-    @property
-    def ending(self) -> str:
-        """One of ENDINGS, or "running" for a session whose process is still alive."""
-        if self.ended:
-            return self.ended
-        return "running" if _alive(self.pid) and self.started_unix + self.planned_s + 3600 > time.time() \
-            else UNEXPECTED
-
-
-_COLUMNS = tuple(f.name for f in fields(SessionRow))
 
 
 def journal_path() -> Path:
     from companion.folders import data_dir
 
     return data_dir() / JOURNAL_FILE
-
-
-def content_hash(path: Path | None) -> str:
-    """The first 16 hex digits of the routine file's SHA-256 ("" when there is no file)."""
-    if path is None:
-        return ""
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-    except OSError:
-        return ""
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Journal:
@@ -264,7 +137,7 @@ class Journal:
         values["pid"] = os.getpid()
         with self._transaction() as db:
             for row_id, pid in db.execute("SELECT id, pid FROM sessions WHERE ended IS NULL").fetchall():
-                if not _alive(pid):
+                if not process_alive(pid):
                     db.execute("UPDATE sessions SET ended = ? WHERE id = ?", (UNEXPECTED, row_id))
             names = ", ".join(values)
             cursor = db.execute(f"INSERT INTO sessions ({names}) VALUES ({', '.join('?' * len(values))})",
@@ -302,7 +175,7 @@ class Journal:
         if kind:
             where.append("kind = ?")
             args.append(kind)
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM sessions"
+        sql = f"SELECT {', '.join(COLUMNS)} FROM sessions"
         if where:
             sql += " WHERE " + " AND ".join(where)
         try:
@@ -313,7 +186,7 @@ class Journal:
 
     def last(self, *, routine_ref: str | None = None) -> SessionRow | None:
         """The most recent session (of the routine ``routine_ref``), or None."""
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM sessions"
+        sql = f"SELECT {', '.join(COLUMNS)} FROM sessions"
         args: Sequence[str] = ()
         if routine_ref is not None:
             sql += " WHERE routine_ref = ? AND kind = 'guided'"

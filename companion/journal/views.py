@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from companion.journal.store import DEVICE_LOST, FINISHED, INTERRUPTED, QUIT, UNEXPECTED, SessionRow
+from companion.journal.schema import DEVICE_LOST, FINISHED, INTERRUPTED, QUIT, UNEXPECTED, SessionRow
 from companion.durations import clock
 
 SPARK = "▁▂▃▄▅▆▇█"
