@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from companion.errors import BadInputError
+from companion.terminal.text import visible
 
 RECENT = 20
 
@@ -83,10 +84,10 @@ def journal_command(ctx: click.Context, since: str | None, routine: str | None, 
         from companion.journal.files import write_new_file
 
         write_new_file(target, text, force=force)
-        click.echo(f"Wrote {views.visible(str(target))}: {len(rows)} session(s).")
+        click.echo(f"Wrote {visible(str(target))}: {len(rows)} session(s).")
         return
     if not rows:
-        which = f" of {views.visible(routine)}" if routine else ""
+        which = f" of {visible(routine)}" if routine else ""
         click.echo(f"No sessions{which} in the journal yet." if since is None
                    else f"No sessions{which} since {since}.")
         return
@@ -130,7 +131,7 @@ def note_command(text: str) -> None:
         raise BadInputError("the note is empty", hint='companion journal note "what you noticed"')
     with Journal.open() as journal:
         row = journal.add_note(text)
-    click.echo(f"Noted on {views.visible(row.routine)}, {row.started:%a %d %b %H:%M}.")
+    click.echo(f"Noted on {visible(row.routine)}, {row.started:%a %d %b %H:%M}.")
 
 
 @journal_command.command("forget")
@@ -147,13 +148,13 @@ def forget_command(yes: bool) -> None:
 
     path = journal_path()
     if not path.exists() and not list(path.parent.glob(f"{path.stem}.damaged-*")):
-        click.echo(f"There is no journal to delete ({path}).")
+        click.echo(f"There is no journal to delete ({visible(path)}).")
         return
     if not yes:
         if not sys.stdin.isatty():
             raise BadInputError("journal forget deletes every session and asks first; no terminal to ask on",
                                 hint="add --yes to delete without asking")
-        click.confirm(f"Delete the whole journal at {path}?", abort=True)
+        click.confirm(f"Delete the whole journal at {visible(path)}?", abort=True)
     held, removed = forget(path)
     click.echo(f"Deleted the journal: {held} session(s), {len(removed)} file(s): "
                + ", ".join(p.name for p in removed) + ".")

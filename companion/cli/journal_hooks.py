@@ -78,7 +78,7 @@ def resume(routine: str | None) -> tuple[str, int, float | None, int]:
     except JournalError:
         raise
     step_text = f"step {point.start_step + 1}" + (f" of {point.row.step_count}" if point.row.step_count else "")
-    from companion.journal.views import visible
+    from companion.terminal.text import visible
     from companion.terminal.console import STDERR_LOCK
 
     with STDERR_LOCK:   # the device scan may be silencing stderr on another thread: see terminal.console
@@ -97,4 +97,6 @@ def pickup_line(result, *, routine: str, minutes: float | None, seed: int, music
         return None
     command = pickup_command(routine, at.step_index, minutes=minutes, seed=seed,
                              music=tuple(str(m) for m in music))
-    return f"To pick up there: {command}"
+    from companion.terminal.text import visible
+
+    return f"To pick up there: {visible(command)}"

@@ -29,7 +29,7 @@ def remind_command(days: str, at: str, routine: str | None, minutes: int, output
     """
     from companion.journal.files import write_new_file
     from companion.journal.remind import DAYS, parse_days, parse_time, reminder_calendar
-    from companion.journal.views import visible
+    from companion.terminal.text import visible
 
     chosen = parse_days(days)
     at_time = parse_time(at)

@@ -29,7 +29,7 @@ def report_command(output: Path, weeks: int, name: str | None, force: bool) -> N
     from companion.journal.files import write_new_file
     from companion.journal.report import NoSessionsError, build_report
     from companion.journal.store import Journal
-    from companion.journal.views import visible
+    from companion.terminal.text import visible
 
     if output.exists() and not force:
         write_new_file(output, "", force=False)     # the one "exists; add --force" error, before any work

@@ -18,7 +18,8 @@ from companion import __version__
 from companion.errors import CompanionError
 from companion.journal.schema import SessionRow
 from companion.durations import clock
-from companion.journal.views import change, ending_text, minutes_played, visible, week_start
+from companion.journal.views import change, ending_text, minutes_played, week_start
+from companion.terminal.text import visible
 
 CHART_WIDTH, CHART_HEIGHT = 760, 300
 

@@ -16,16 +16,11 @@ from datetime import datetime, timedelta
 
 from companion.journal.schema import DEVICE_LOST, FINISHED, INTERRUPTED, QUIT, UNEXPECTED, SessionRow
 from companion.durations import clock
+from companion.terminal.text import visible
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_ASCII = "_.-=+*#@"
 TREND_SESSIONS = 20
-
-
-def visible(text: str) -> str:
-    """Control characters (escape sequences, carriage returns) shown as ``\\x1b`` etc., never obeyed."""
-    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
-                   for ch in text)
 
 
 def ending_text(row: SessionRow) -> str:
