@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from companion.cli._common import force_option
 from companion.errors import BadInputError
 from companion.terminal.text import visible
 
@@ -46,7 +47,7 @@ def _open_existing():
               help="Write the sessions as CSV to FILE ('-' for the screen) instead of the table.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the sessions as JSON to FILE ('-' for the screen) instead of the table.")
-@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@force_option
 @click.pass_context
 def journal_command(ctx: click.Context, since: str | None, routine: str | None, csv_path: Path | None,
                     json_path: Path | None, force: bool) -> None:
@@ -81,9 +82,11 @@ def journal_command(ctx: click.Context, since: str | None, routine: str | None, 
         if str(target) == "-":
             click.echo(text, nl=False)
             return
+        from companion.cli.journal_hooks import guard_export
         from companion.journal.files import write_new_file
 
-        write_new_file(target, text, force=force)
+        guard_export(target, force)
+        write_new_file(target, text, force=True)
         click.echo(f"Wrote {visible(str(target))}: {len(rows)} session(s).")
         return
     if not rows:

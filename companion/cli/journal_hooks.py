@@ -100,3 +100,15 @@ def pickup_line(result, *, routine: str, minutes: float | None, seed: int, music
     from companion.terminal.text import visible
 
     return f"To pick up there: {visible(command)}"
+
+
+def guard_export(path: Path, force: bool) -> None:
+    """Before any work: an existing file is replaced only with --force or a "yes" on a terminal, with the
+    same words as render's -o (``output.destination.check_destination``)."""
+    from companion.output.destination import check_destination, session_inputs
+    from companion.terminal.text import visible
+
+    def ask(question: str) -> bool:
+        return click.confirm(visible(question), default=False, err=True)
+
+    check_destination(Path(path), session_inputs(), force=force, ask=ask if sys.stdin.isatty() else None)

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from companion.cli._common import force_option
+from companion.cli.journal_hooks import guard_export
+
 
 @click.command("remind")
 @click.option("--days", required=True, metavar="DAYS", help="Days of the week: mon,tue,wed,thu,fri,sat,sun.")
@@ -15,7 +18,7 @@ import click
               help="How long the calendar event lasts.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, metavar="FILE.ics",
               help="The calendar file to write.")
-@click.option("--force", is_flag=True, help="Replace FILE.ics if it exists.")
+@force_option
 def remind_command(days: str, at: str, routine: str | None, minutes: int, output: Path, force: bool) -> None:
     """Write a weekly practice reminder as a calendar file (.ics) to import into any calendar.
 
@@ -32,13 +35,14 @@ def remind_command(days: str, at: str, routine: str | None, minutes: int, output
     from companion.terminal.text import visible
 
     chosen = parse_days(days)
+    guard_export(output, force)
     at_time = parse_time(at)
     if routine:
         from companion.plan.routine import load_routine
 
         load_routine(routine)       # a routine that does not exist fails here, with its own message
     text = reminder_calendar(chosen, at_time, routine=routine, minutes=minutes).decode("utf-8")
-    write_new_file(output, text, force=force, private=False)
+    write_new_file(output, text, force=True, private=False)
     click.echo(f"Wrote {visible(str(output))}: every {', '.join(DAYS[d] for d in chosen)} at {at_time:%H:%M}. "
                "Import it into your calendar.")
 

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from companion.cli._common import force_option
+from companion.cli.journal_hooks import guard_export
+
 
 @click.command("report")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, metavar="FILE.html",
@@ -13,7 +16,7 @@ import click
 @click.option("--weeks", type=click.IntRange(1, 520), default=4, show_default=True,
               help="How many weeks back (whole weeks, from Monday).")
 @click.option("--name", metavar="TEXT", help="Your name for the header.")
-@click.option("--force", is_flag=True, help="Replace FILE.html if it exists.")
+@force_option
 def report_command(output: Path, weeks: int, name: str | None, force: bool) -> None:
     """Write a report of your practice to bring or send to your therapist.
 
@@ -31,8 +34,7 @@ def report_command(output: Path, weeks: int, name: str | None, force: bool) -> N
     from companion.journal.store import Journal
     from companion.terminal.text import visible
 
-    if output.exists() and not force:
-        write_new_file(output, "", force=False)     # the one "exists; add --force" error, before any work
+    guard_export(output, force)      # before any work: an existing file only with --force or a "yes"
     try:
         journal = Journal.open(create=False)
     except FileNotFoundError:
@@ -41,7 +43,7 @@ def report_command(output: Path, weeks: int, name: str | None, force: bool) -> N
     with journal:
         rows = journal.sessions()
     page = build_report(rows, weeks=weeks, name=name)
-    write_new_file(output, page, force=force)
+    write_new_file(output, page, force=True)
     click.echo(f"Wrote {visible(str(output))}: the last {weeks} week(s) of practice. Open it in a browser to "
                "read or print it.")
 
