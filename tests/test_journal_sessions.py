@@ -23,7 +23,7 @@ import pytest
 
 from companion.journal.store import Journal
 from tests import sessionkit
-from tests.test_player_playback import _drain as drain
+from tests.conftest import drain_into as drain
 
 sf = pytest.importorskip("soundfile")
 
