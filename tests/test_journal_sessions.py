@@ -80,7 +80,9 @@ class Run:
     def wait_for(self, marker: str, timeout_s: float = 20.0, after: int = 0) -> int:
         deadline = time.monotonic() + timeout_s
         while (found := self.output.find(marker, after)) < 0:
-            assert time.monotonic() < deadline, f"no {marker!r} within {timeout_s} s: {self.output!r}"
+            if time.monotonic() >= deadline:
+                self.proc.kill()                 # a failed wait must not leave a player waiting on its pty
+                raise AssertionError(f"no {marker!r} within {timeout_s} s: {self.output!r}")
             assert self.proc.poll() is None or marker in self.output, f"exited early: {self.output!r}"
             time.sleep(0.02)
         return found + len(marker)
