@@ -91,9 +91,13 @@ def voice_over_music_db(full: np.ndarray, voice: np.ndarray, rate_hz: int, *, sp
     """Voice loudness minus music loudness in each ``window_s`` window where the voice is speaking.
 
     ``full`` is the mixed session and ``voice`` the same session rendered without music; the music is
-    their difference. A window counts as speaking when the voice there is within ``speaking_lu`` of its
-    loudest 10 % of windows (pauses between sentences are left out)."""
+    their difference. A voice-only session places its voice at the session's loudness, not where it sits
+    over music, so the stem is first scaled by the least-squares gain that fits it into the mix (the music
+    is uncorrelated with it). A window counts as speaking when the voice there is within ``speaking_lu``
+    of its loudest 10 % of windows (pauses between sentences are left out)."""
     n = min(len(full), len(voice))
+    full, voice = np.asarray(full[:n], np.float64), np.asarray(voice[:n], np.float64)
+    voice = voice * (np.dot(full, voice) / max(np.dot(voice, voice), 1e-30))
     v = window_loudness(voice[:n], rate_hz, window_s)
     m = window_loudness(full[:n] - voice[:n], rate_hz, window_s)
     finite = v[np.isfinite(v)]
