@@ -174,11 +174,19 @@ def test_on_a_terminal_the_person_is_asked(world, answer, replaced):
     assert b"already exists. Replace? [y/N]" in said, said
     os.write(leader, f"{answer}\n".encode())
     try:
-        proc.wait(timeout=120)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:   # keep reading: a full pty would block it
+            if select.select([leader], [], [], 0.2)[0]:
+                try:
+                    said += os.read(leader, 4096)
+                except OSError:
+                    break
+        proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         os.close(leader)
-    assert (out.read_bytes() != b"keep me") is replaced
-    assert proc.returncode == (0 if replaced else 2)
+    told = said.decode(errors="replace")[-800:] + proc.stdout.read().decode(errors="replace")
+    assert proc.returncode == (0 if replaced else 2), told
+    assert (out.read_bytes() != b"keep me") is replaced, told
 
 
 def test_a_killed_renders_temporary_files_are_swept_by_the_next_render(world):

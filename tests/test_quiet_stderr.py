@@ -73,3 +73,31 @@ def test_c_writes_to_fd_2_vanish_while_companions_own_lines_stay():
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines() == ["before", "Warning: mine, via click", "Warning: mine, via the log",
                                           "mine, via print", "after"], result.stderr
+
+
+def test_a_stream_picked_up_while_quiet_still_writes_after_the_quiet_ends():
+    """A progress bar takes ``sys.stderr`` while a worker thread is inside quiet_c_stderr(); when the worker
+    leaves, that stream must still work (it was closed: 'I/O operation on closed file' mid-render)."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, threading
+from companion.terminal.console import quiet_c_stderr
+inside, leave = threading.Event(), threading.Event()
+def worker():
+    with quiet_c_stderr():
+        inside.set()
+        leave.wait()
+t = threading.Thread(target=worker)
+t.start()
+inside.wait()
+held = sys.stderr          # what click.progressbar(file=sys.stderr) keeps
+leave.set()
+t.join()
+held.write("still here\\n")
+held.flush()
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "still here" in done.stderr

@@ -24,14 +24,19 @@ from contextlib import contextmanager
 STDERR_LOCK = threading.RLock()
 
 _depth = 0
-_real_fd: int | None = None            # a copy of descriptor 2 as it was before the first entry
+_real_fd: int | None = None            # a copy of descriptor 2 as it first was: kept open for good
+_real_stream = None                    # a text stream on that copy: kept open for good
 _python_stderr = None                  # sys.stderr as it was, put back on the last exit
 
 
 @contextmanager
 def quiet_c_stderr() -> Iterator[None]:
     """While inside: C code writing to descriptor 2 writes to /dev/null; ``sys.stderr`` still reaches the
-    real stderr. Does nothing when descriptor 2 cannot be copied (closed)."""
+    real stderr. Does nothing when descriptor 2 cannot be copied (closed).
+
+    The stream that stands in for ``sys.stderr`` is never closed: another thread may have picked it up
+    while it was in place (a progress bar holds on to ``sys.stderr``) and write to it after the last exit.
+    """
     _enter()
     try:
         yield
@@ -40,38 +45,42 @@ def quiet_c_stderr() -> Iterator[None]:
 
 
 def _enter() -> None:
-    global _depth, _real_fd, _python_stderr
+    global _depth, _real_fd, _real_stream, _python_stderr
     with STDERR_LOCK:
         _depth += 1
         if _depth > 1:
             return
         try:
             sys.stderr.flush()
-            real = os.dup(2)
+            if _real_fd is None:
+                _real_fd = os.dup(2)
         except (OSError, ValueError, AttributeError):
+            _depth -= 1
             return
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 2)
         os.close(null)
-        _real_fd, _python_stderr = real, sys.stderr
+        _python_stderr = sys.stderr
         if _writes_to_fd2(sys.stderr):      # not when a test or a pipe wrapper has replaced sys.stderr
-            sys.stderr = open(real, "w", encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
-                              errors="backslashreplace", buffering=1, closefd=False)
+            if _real_stream is None:
+                _real_stream = open(_real_fd, "w", encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
+                                    errors="backslashreplace", buffering=1, closefd=False)
+            sys.stderr = _real_stream
 
 
 def _leave() -> None:
-    global _depth, _real_fd, _python_stderr
+    global _depth, _python_stderr
     with STDERR_LOCK:
-        _depth -= 1
-        if _depth > 0 or _real_fd is None:
+        if _depth == 0:
             return
-        if sys.stderr is not _python_stderr:
+        _depth -= 1
+        if _depth > 0 or _python_stderr is None:
+            return
+        if sys.stderr is _real_stream:
             sys.stderr.flush()
-            sys.stderr.close()
             sys.stderr = _python_stderr
         os.dup2(_real_fd, 2)
-        os.close(_real_fd)
-        _real_fd, _python_stderr = None, None
+        _python_stderr = None
 
 
 def _writes_to_fd2(stream) -> bool:
