@@ -7,12 +7,13 @@ version, never an edit of an old one, so every journal ever written can be broug
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+
+from companion.processes import process_alive
 
 # How a session ended (the ``ended`` column). NULL: not ended yet, or the process died (see ``ending``).
 FINISHED, QUIT, INTERRUPTED, DEVICE_LOST, UNEXPECTED = "finished", "quit", "interrupted", "device-lost", "unexpected"
@@ -127,17 +128,3 @@ def content_hash(path: Path | None) -> str:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
     except OSError:
         return ""
-
-
-def process_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -29,7 +29,8 @@ from pathlib import Path
 
 from companion.errors import CompanionError
 from companion.journal.schema import (COLUMNS, ENDINGS, MIGRATIONS, SCHEMA_VERSION, UNEXPECTED, SessionEnd,
-                                      SessionRow, SessionStart, process_alive)
+                                      SessionRow, SessionStart)
+from companion.processes import process_alive
 
 log = logging.getLogger("companion")
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from companion.errors import BadInputError
+from companion.processes import process_alive
 from companion.terminal.text import visible
 
 PARTIAL_MARK = ".partial-"
@@ -202,7 +203,7 @@ def sweep_stale_partials(folder: Path) -> list[Path]:
         return removed
     for entry in entries:
         match = _PARTIAL_NAME.match(entry.name)
-        if match is None or not entry.is_file(follow_symlinks=False) or _alive(int(match.group(1))):
+        if match is None or not entry.is_file(follow_symlinks=False) or process_alive(int(match.group(1))):
             continue
         try:
             os.unlink(entry.path)
@@ -210,17 +211,3 @@ def sweep_stale_partials(folder: Path) -> list[Path]:
             continue
         removed.append(Path(entry.path))
     return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (OverflowError, ValueError):
-        return False    # no process has such a number
-    except PermissionError:
-        return True     # someone else's process: leave its file be
-    return True
