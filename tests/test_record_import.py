@@ -125,19 +125,26 @@ def test_the_clip_readers_pydub_fallback_reads_m4a_and_rejects_a_broken_one(tmp_
         read_clip(broken)
 
 
-def test_which_lines_a_session_records_unrecorded_all_or_one_step(tmp_path):
+def test_which_lines_a_session_records_unrecorded_all_or_one_step_hold_cues_included(tmp_path):
     from companion.errors import BadInputError
     from companion.studio.lines import lines_to_record
 
     routine = new_routine(tmp_path)
     memos = tmp_path / "memos"
     memos.mkdir()
-    encode(take(spoken(load_routine(routine).steps[0].lines[0].text)), memos / "settle-1.wav")
+    first = load_routine(routine)
+    encode(take(spoken(first.steps[0].lines[0].text)), memos / "settle-1.wav")
+    encode(take(spoken(first.steps[1].hold_cues[0].line.text)), memos / "temples-cue-1.wav")
     assert run("record", str(routine), "--import", str(memos)).exit_code == 0
     loaded = load_routine(routine)
-    every = sum(len(step.lines) for step in loaded.steps)
-    assert [line.label for line in lines_to_record(loaded)][:2] == ["settle-2", "temples-1"]
-    assert len(lines_to_record(loaded)) == every - 1 and len(lines_to_record(loaded, every=True)) == every
-    assert [line.label for line in lines_to_record(loaded, step_id="settle")] == ["settle-1", "settle-2"]
+    assert loaded.steps[1].hold_cues[0].line.clip == (tmp_path / "clips" / "temples-cue-1.flac").resolve()
+    assert loaded.steps[1].hold_cues[0].line.text == first.steps[1].hold_cues[0].line.text
+    assert 'at = "0:15"' in routine.read_text(encoding="utf-8"), "the cue keeps its place"
+    every = sum(len(step.spoken) for step in loaded.steps)
+    assert [line.label for line in lines_to_record(loaded)][:3] == ["settle-2", "temples-1", "temples-2"]
+    assert "temples-cue-1" not in [line.label for line in lines_to_record(loaded)]
+    assert len(lines_to_record(loaded)) == every - 2 and len(lines_to_record(loaded, every=True)) == every
+    assert [line.label for line in lines_to_record(loaded, step_id="temples")] == [
+        "temples-1", "temples-2", "temples-cue-1"]
     with pytest.raises(BadInputError, match="no step 'nope'"):
         lines_to_record(loaded, step_id="nope")

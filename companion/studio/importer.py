@@ -1,7 +1,7 @@
 """``record --import FOLDER``: existing recordings (a phone's voice memos, another program's takes) as lines.
 
-Files are matched to the lines still to record by name first: ``<step>-<n>.*`` (``settle-2.m4a``), or
-``<step>.*`` for a step's first line. When no file in the folder matches by name, they are taken in
+Files are matched to the lines still to record by name first: ``<step>-<n>.*`` (``settle-2.m4a``),
+``<step>-cue-<n>.*`` for a hold cue (``temples-cue-1.m4a``), or ``<step>.*`` for a step's first line. When no file in the folder matches by name, they are taken in
 natural name order (``memo 2`` before ``memo 10``) for the lines in routine order. Each matched file is
 cleaned like a recorded take (``takes.clean_take``); a file that is unreadable, silent, clipped or far
 too short is skipped with one line saying why, and the rest go on.
@@ -46,8 +46,8 @@ def match_files(lines: list[PendingLine], files: list[Path]) -> tuple[list[Match
         by_stem.setdefault(path.stem.lower(), path)
     matches: list[Match] = []
     for line in lines:
-        found = by_stem.get(f"{line.step_id}-{line.line_index + 1}")
-        if found is None and line.line_index == 0:
+        found = by_stem.get(line.label)
+        if found is None and line.line_index == 0 and not line.is_cue:
             found = by_stem.get(line.step_id)
         if found is not None:
             matches.append(Match(line, found))

@@ -47,6 +47,9 @@ lines = [
   "Press as lightly as you would touch your eyelid.",
 ]
 hold = "0:40"
+hold_cues = [                     # reminders inside the hold: `at` a time into it, or `before_end`
+  {{ at = "0:15", text = "Fingertips on your temples. Slow, light circles." }},
+]
 chime_end = true
 
 [[steps]]

@@ -21,9 +21,9 @@ from companion.errors import RoutineError
 from companion.plan.routine import parse_routine
 
 
-def clip_name(step_id: str, line_number: int) -> str:
-    """The clip file of a line, relative to the routine: ``clips/<step>-<n>.flac`` (n counts from 1)."""
-    return f"clips/{step_id}-{line_number}.flac"
+def clip_name(label: str) -> str:
+    """The clip file of a line, relative to the routine: ``clips/<label>.flac`` (``clips/settle-2.flac``)."""
+    return f"clips/{label}.flac"
 
 
 def set_line_clip(routine_path: Path, step_id: str, line_index: int, clip: str) -> None:
@@ -43,6 +43,21 @@ def set_line_clip(routine_path: Path, step_id: str, line_index: int, clip: str) 
         current["clip"] = clip
     else:
         raise RoutineError(f"{routine_path}: step '{step_id}' line {line_index + 1} is neither text nor a table")
+    _write_checked(routine_path, document)
+
+
+def set_cue_clip(routine_path: Path, step_id: str, cue_index: int, clip: str) -> None:
+    """Give hold cue ``cue_index`` (from 0) of step ``step_id`` the recorded ``clip`` (relative path)."""
+    routine_path = Path(routine_path)
+    document = tomlkit.parse(routine_path.read_text(encoding="utf-8"))
+    cues = _step(document, step_id, routine_path).get("hold_cues")
+    if cues is None or not 0 <= cue_index < len(cues):
+        raise RoutineError(f"{routine_path}: step '{step_id}' has no hold cue {cue_index + 1}")
+    cues[cue_index]["clip"] = clip
+    _write_checked(routine_path, document)
+
+
+def _write_checked(routine_path: Path, document: tomlkit.TOMLDocument) -> None:
     new_text = tomlkit.dumps(document)
     parse_routine(tomlkit.parse(new_text).unwrap(), source=routine_path)   # never write a broken routine
     replace_text(routine_path, new_text)
@@ -64,11 +79,15 @@ def replace_text(path: Path, text: str) -> None:
         raise
 
 
-def _step_lines(document: tomlkit.TOMLDocument, step_id: str, where: Path):
+def _step(document: tomlkit.TOMLDocument, step_id: str, where: Path):
     for step in document.get("steps", []):
         if step.get("id") == step_id:
-            lines = step.get("lines")
-            if lines is None:
-                raise RoutineError(f"{where}: step '{step_id}' has no lines")
-            return lines
+            return step
     raise RoutineError(f"{where}: no step with id '{step_id}'")
+
+
+def _step_lines(document: tomlkit.TOMLDocument, step_id: str, where: Path):
+    lines = _step(document, step_id, where).get("lines")
+    if lines is None:
+        raise RoutineError(f"{where}: step '{step_id}' has no lines")
+    return lines

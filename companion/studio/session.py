@@ -189,7 +189,8 @@ def _show_line(line: PendingLine, number: int, total: int) -> None:
     text = visible(line.text or "(a recorded line without text)")
     wrapped = "\n".join("    " + bold + row + plain for row in textwrap.wrap(text, width=width))
     redo = "  (has a recording: this take replaces it)" if line.has_clip else ""
-    _write(f"\n[{number}/{total}] {visible(line.step_title)}, line {line.line_index + 1} ({line.label}){redo}\n\n"
+    kind = "hold cue" if line.is_cue else "line"
+    _write(f"\n[{number}/{total}] {visible(line.step_title)}, {kind} {line.line_index + 1} ({line.label}){redo}\n\n"
            f"{wrapped}\n\n")
 
 
