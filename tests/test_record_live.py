@@ -142,12 +142,12 @@ def test_comments_survive_q_then_a_new_run_resumes_r_retakes_s_skips_and_ctrl_c_
 
     term = Terminal([COMPANION, "record", str(routine), "--input", "companion_mic", "--count-in", "1"], env)
     term.wait_for("Recording: speak")
-    assert "[1/8] Slow breaths, line 2 (settle-2)" in term.output, term.output
+    assert "[1/9] Slow breaths, line 2 (settle-2)" in term.output, term.output
     term.press("r")                                  # retake: counted in again, same line
     term.wait_for("again:")
     term.wait_for("Recording: speak", count=2)
     term.press("s")                                  # skip: on to the next line, nothing saved
-    term.wait_for("[2/8] Temples, line 1 (temples-1)")
+    term.wait_for("[2/9] Temples, line 1 (temples-1)")
     term.wait_for("Recording: speak", count=3)
     virtual_sound.feed(take(spoken("Rest your hands on your belly."), lead_s=0.3, tail_s=0.2)[: RATE_HZ])
     term.proc.send_signal(signal.SIGINT)
