@@ -59,7 +59,7 @@ def play_command(routine: str | None, from_step: str | None, minutes: float | No
     from companion.output.player import play_session
 
     warm_up()
-    from companion.journal.recorder import SessionRecorder, device_lost, ending_of, routine_start
+    from companion.journal.recorder import AFTER_HOLD_S, SessionRecorder, device_lost, ending_of, routine_start
     from companion.plan.routine import DEFAULT_ROUTINE, find_step, load_routine
     from companion.plan.settings import effective, load_settings, named_by
 
@@ -118,15 +118,16 @@ def play_command(routine: str | None, from_step: str | None, minutes: float | No
         close = getattr(session, "close", None)
         if close is not None:
             close()
-    recorder.end(ending_of(result))
-    if result.interrupted:
-        recorder.close()
-    finish_playback(result, hooks.pickup_line(result, routine=hooks.routine_ref(routine), minutes=minutes,
-                                              seed=seed, music=music))
-    with hooks.spoken_questions(speaking, session, output, chosen["voice"]) as speaker:
-        after = hooks.check_in_after(asking, before, CheckIn(tension_after, pain_after), speaker)
-    recorder.after(tension=after.tension, pain=after.pain)
-    recorder.close()
+    # The ending is held for the after-session answers: one write for both (see journal.recorder).
+    recorder.end(ending_of(result), hold_s=0.0 if result.interrupted else AFTER_HOLD_S)
+    try:
+        finish_playback(result, hooks.pickup_line(result, routine=hooks.routine_ref(routine), minutes=minutes,
+                                                  seed=seed, music=music))
+        with hooks.spoken_questions(speaking, session, output, chosen["voice"]) as speaker:
+            after = hooks.check_in_after(asking, before, CheckIn(tension_after, pain_after), speaker)
+        recorder.after(tension=after.tension, pain=after.pain)
+    finally:
+        recorder.close()            # Ctrl-C while asking, an exit: the held ending is written now
 
 
 COMMANDS = [play_command]
