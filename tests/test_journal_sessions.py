@@ -126,7 +126,7 @@ def test_check_in_spoken_and_quit_through_a_terminal(virtual_sound, routine, tmp
     """The check-in over a pty, each question also spoken (--speak-check-in) before the session's first sound,
     a key stopping the voice mid-question; then quit, and the after-questions spoken and answered."""
     with virtual_sound.record("room") as recording:
-        run = Run(play_args(routine, "--check-in", "--speak-check-in"), tmp_path, virtual_sound, use_pty=True)
+        run = Run(play_args(routine, "--speak-check-in"), tmp_path, virtual_sound, use_pty=True)  # implies --check-in
         seen = run.wait_for("Tension now, 0 to 10?")
         time.sleep(1.0)                              # mid-question (the clip is 2.6 s): the key stops the voice
         run.type(b"x")                               # not a scale key: asked again (and said again)

@@ -34,8 +34,8 @@ def check_in_options(func):
                             help=f"{name.split('-')[0].capitalize()} {when} the session, 0 to 10, "
                                  "recorded without asking.")(func)
     func = click.option("--speak-check-in", "speak_check_in", is_flag=True, default=None,
-                        help="With --check-in: also speak each question, in the session's voice, on its "
-                             "device; a key stops it (settings key: check_in_spoken).")(func)
+                        help="The check-in (implies --check-in), each question also spoken in the session's "
+                             "voice on its device; a key stops it (settings key: check_in_spoken).")(func)
     return click.option("--check-in", "check_in", is_flag=True, default=None,
                         help="Ask tension (and pain) 0-10 before and after, one key each "
                              "(settings key: check_in).")(func)

@@ -51,7 +51,7 @@ def play_command(routine: str | None, from_step: str | None, minutes: float | No
       companion play --device USB --volume -6
       companion play wind-down --voice joe
       companion play quick-reset --check-in          # tension (and pain) 0-10, before and after
-      companion play quick-reset --check-in --speak-check-in   # ... and each question spoken
+      companion play quick-reset --speak-check-in    # the same, each question also spoken
       companion play --resume                        # the last unfinished session, where it stopped
       companion play neck-and-shoulders --from jaw-release
     """
@@ -97,8 +97,8 @@ def play_command(routine: str | None, from_step: str | None, minutes: float | No
                             start_step=start_step)
     if settings.balance_db:
         session.post(Command.BALANCE, settings.balance_db)
-    asking = effective(check_in, "check_in", settings) and not no_keys
-    speaking = asking and effective(speak_check_in, "check_in_spoken", settings)
+    asking = bool(effective(check_in, "check_in", settings) or speak_check_in) and not no_keys
+    speaking = asking and bool(effective(speak_check_in, "check_in_spoken", settings))
     with hooks.spoken_questions(speaking, session, output, chosen["voice"]) as speaker:
         before = hooks.check_in_before(asking, CheckIn(tension_before, pain_before), speaker)
     recorder = SessionRecorder.off()
