@@ -134,7 +134,7 @@ def test_check_in_spoken_and_quit_through_a_terminal(virtual_sound, routine, tmp
         time.sleep(0.3)
         run.type(b"7")
         seen = run.wait_for("Any pain now?", after=seen)
-        time.sleep(2.0)                              # heard whole (1.45 s)
+        time.sleep(0.6)                              # long enough to be recognised (0.2 s) in the capture
         run.type(b"y")
         seen = run.wait_for("Pain now, 0 to 10?", after=seen)
         run.type(b"t")
@@ -144,7 +144,7 @@ def test_check_in_spoken_and_quit_through_a_terminal(virtual_sound, routine, tmp
         time.sleep(2.5)
         run.type(b"q")
         seen = run.wait_for("Tension now, 0 to 10?", after=seen, timeout_s=15)
-        time.sleep(1.0)
+        time.sleep(0.6)
         run.type(b"3")
         seen = run.wait_for("Pain now, 0 to 10?", after=seen)
         run.type(b"\r")                                  # Enter: skipped
