@@ -21,6 +21,12 @@ def cache_dir() -> Path:
     return _folder(CACHE_ENV, "user_cache_dir")
 
 
+def voice_cache_dir() -> Path:
+    """Synthesized speech, under the cache folder. Here, not in ``narration.voicing``, so that checking an
+    output path against it (``output.destination``) does not load the audio libraries."""
+    return cache_dir() / "voice"
+
+
 def config_dir() -> Path:
     """The settings folder (it need not exist yet): ``$COMPANION_CONFIG_DIR``, else the platform's."""
     return _folder(CONFIG_ENV, "user_config_dir")

@@ -5,8 +5,10 @@ Targets (issue 13): `companion journal` and `companion report` each under 1 s ov
 session a day); the journal adds < 20 ms to a session's start (median of 5).
 
 What is measured, in one run, on a synthetic journal of 1,826 sessions with check-ins and some notes:
-- `companion journal` and `companion report --weeks 260` as whole processes (wall time, median of 5),
-  against `companion --version` (the interpreter and click starting) as the named reference;
+- `companion journal` and `companion report --weeks 260` as whole processes (wall and CPU time, median of
+  5, the jobs interleaved so that a change in the machine's load falls on all of them), against the
+  interpreter starting alone (`python -c pass`) as the named reference, with `companion --version` (the
+  command line itself, no command module loaded) beside it;
 - the same two jobs in-process (reading the rows, building the table or the HTML and its chart);
 - a session's journal start (open, schema check, mark dead rows, insert: one transaction), written in
   place and as play/ambient do it (on the journal thread, while the player opens the device): what it
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -70,10 +73,21 @@ def median_s(job, repeats: int = REPEATS) -> float:
     return statistics.median(times)
 
 
-def run_cli(*args: str, env: dict) -> None:
-    result = subprocess.run([COMPANION, *args], capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        raise SystemExit(f"companion {' '.join(args)} failed: {result.stderr}")
+def processes(jobs: dict[str, list[str]], env: dict) -> dict[str, tuple[float, float]]:
+    """name -> (median wall s, median CPU s of the process) over REPEATS rounds, the jobs interleaved."""
+    walls: dict[str, list[float]] = {name: [] for name in jobs}
+    cpus: dict[str, list[float]] = {name: [] for name in jobs}
+    for _ in range(REPEATS):
+        for name, command in jobs.items():
+            used = resource.getrusage(resource.RUSAGE_CHILDREN)
+            began = time.perf_counter()
+            result = subprocess.run(command, capture_output=True, text=True, env=env)
+            walls[name].append(time.perf_counter() - began)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus[name].append(after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime)
+            if result.returncode != 0:
+                raise SystemExit(f"{' '.join(command)} failed: {result.stderr}")
+    return {name: (statistics.median(walls[name]), statistics.median(cpus[name])) for name in jobs}
 
 
 def main() -> None:
@@ -90,15 +104,20 @@ def main() -> None:
         size_kb = path.stat().st_size / 1024
         print(f"Synthetic journal: {count} sessions (one a day for 5 years), {size_kb:.0f} KiB")
 
-        reference = median_s(lambda: run_cli("--version", env=env))
-        journal_cli = median_s(lambda: run_cli("journal", env=env))
-        report_cli = median_s(lambda: run_cli("report", "-o", str(folder / "r.html"), "--weeks", "260", "--force",
-                                              env=env))
-        print(f"\nWhole processes, median of {REPEATS} (reference: `companion --version`, {reference * 1000:.0f} ms):")
-        for name, value in (("companion journal", journal_cli), ("companion report --weeks 260", report_cli)):
-            verdict = "under 1 s" if value < 1.0 else "OVER 1 s"
-            print(f"  {name:30s} {value * 1000:6.0f} ms  = {value / reference:4.1f}x the reference, "
-                  f"{(value - reference) * 1000:+5.0f} ms beyond it  ({verdict})")
+        figures = processes({
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "companion --version": [COMPANION, "--version"],
+            "companion journal": [COMPANION, "journal"],
+            "companion report --weeks 260": [COMPANION, "report", "-o", str(folder / "r.html"), "--weeks", "260",
+                                             "--force"],
+        }, env)
+        reference_wall, reference_cpu = figures.pop("python -c pass")
+        print(f"\nWhole processes, median of {REPEATS}, interleaved (reference: the interpreter alone, "
+              f"`python -c pass`, {reference_wall * 1000:.0f} ms wall, {reference_cpu * 1000:.0f} ms CPU):")
+        for name, (wall, cpu) in figures.items():
+            verdict = "" if name.endswith("--version") else ("  (under 1 s)" if wall < 1.0 else "  (OVER 1 s)")
+            print(f"  {name:30s} {wall * 1000:6.0f} ms wall = {wall / reference_wall:4.1f}x the reference; "
+                  f"CPU {cpu * 1000:5.0f} ms = {cpu / reference_cpu:4.1f}x{verdict}")
 
         def journal_in_process() -> None:
             with Journal.open(path) as journal:

@@ -3,7 +3,7 @@
 clips + manifest.json).
 
 Each distinct line (lines shared by several routines share one clip), and each of the therapist's cue
-phrases (``companion.narration.voices.CUE_PHRASES``), is synthesized offline with
+phrases (``companion.narration.voices.CUE_PHRASES``) and check-in questions (``CHECK_IN_PHRASES``), is synthesized offline with
 ``companion.narration.synthesis`` (short sentences, calm pace, ~0.9 s between sentences, trimmed, 10 ms edge fades),
 normalised to a common loudness with pyloudnorm, and stored as mono Ogg Opus (~33 kbit/s). The manifest
 maps the SHA-256 of each line's normalised text to its clip, so a line edited without regenerating is
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from companion import dsp  # noqa: E402
 from companion.narration import synthesis  # noqa: E402
-from companion.narration.voices import CUE_PHRASES, VOICES  # noqa: E402
+from companion.narration.voices import CHECK_IN_PHRASES, CUE_PHRASES, VOICES  # noqa: E402
 from companion.plan.routine import builtin_names, load_routine  # noqa: E402
 
 NARRATION_DIR = ROOT / "audio" / "narration"
@@ -53,14 +53,14 @@ COMPARE_LINES = 20
 
 
 def routine_lines() -> dict[str, str]:
-    """sha256 → normalised text of every line of every built-in routine, in routine order, then the cue phrases."""
+    """sha256 → normalised text of every line of every built-in routine, in routine order, then the cue and check-in phrases."""
     lines: dict[str, str] = {}
     for name in builtin_names():
         for step in load_routine(name).steps:
             for line in step.spoken:
                 if line.text and line.clip is None:
                     lines.setdefault(synthesis.text_sha256(line.text), synthesis.normalise_text(line.text))
-    for phrase in CUE_PHRASES:
+    for phrase in (*CUE_PHRASES, *CHECK_IN_PHRASES.values()):
         lines.setdefault(synthesis.text_sha256(phrase), synthesis.normalise_text(phrase))
     return lines
 

@@ -122,33 +122,99 @@ def test_a_finished_ambient_session_is_recorded_as_finished(virtual_sound, tmp_p
     assert row["played_s"] == pytest.approx(15.0, abs=0.1), "played to the end"
 
 
-def test_check_in_and_quit_through_a_terminal(virtual_sound, routine, tmp_path):
-    run = Run(play_args(routine, "--check-in"), tmp_path, virtual_sound, use_pty=True)
-    seen = run.wait_for("Tension now, 0 to 10?")
-    run.type(b"x")                                   # not a scale key: asked again
-    seen = run.wait_for("Please press 0-9, t for 10, Enter to skip", after=seen)
-    run.type(b"7")
-    seen = run.wait_for("Any pain now?", after=seen)
-    run.type(b"y")
-    seen = run.wait_for("Pain now, 0 to 10?", after=seen)
-    run.type(b"t")
-    seen = run.wait_for("Playing.", after=seen)
-    time.sleep(1.0)
-    run.type(b"n")                                   # on to step 2 (0.8 s later)
-    time.sleep(2.5)
-    run.type(b"q")
-    seen = run.wait_for("Tension now, 0 to 10?", after=seen, timeout_s=15)
-    run.type(b"3")
-    seen = run.wait_for("Pain now, 0 to 10?", after=seen)
-    run.type(b"\r")                                  # Enter: skipped
-    assert run.finish() == 0, run.output
+def test_check_in_spoken_and_quit_through_a_terminal(virtual_sound, routine, tmp_path):
+    """The check-in over a pty, each question also spoken (--speak-check-in) before the session's first sound,
+    a key stopping the voice mid-question; then quit, and the after-questions spoken and answered."""
+    with virtual_sound.record("room") as recording:
+        run = Run(play_args(routine, "--speak-check-in"), tmp_path, virtual_sound, use_pty=True)  # implies --check-in
+        seen = run.wait_for("Tension now, 0 to 10?")
+        time.sleep(1.0)                              # mid-question (the clip is 2.6 s): the key stops the voice
+        run.type(b"x")                               # not a scale key: asked again (and said again)
+        seen = run.wait_for("Please press 0-9, t for 10, Enter to skip", after=seen)
+        time.sleep(0.3)
+        run.type(b"7")
+        seen = run.wait_for("Any pain now?", after=seen)
+        time.sleep(0.6)                              # long enough to be recognised (0.2 s) in the capture
+        run.type(b"y")
+        seen = run.wait_for("Pain now, 0 to 10?", after=seen)
+        run.type(b"t")
+        seen = run.wait_for("Playing.", after=seen)
+        time.sleep(1.0)
+        run.type(b"n")                               # on to step 2 (0.8 s later)
+        time.sleep(2.5)
+        run.type(b"q")
+        seen = run.wait_for("Tension now, 0 to 10?", after=seen, timeout_s=15)
+        time.sleep(0.6)
+        run.type(b"3")
+        seen = run.wait_for("Pain now, 0 to 10?", after=seen)
+        run.type(b"\r")                                  # Enter: skipped
+        assert run.finish() == 0, run.output
     out = run.output
     assert "Stopped at step 2/3 (Step-2)" in out, out.replace("\x1b[K", "")
     assert f"To pick up there: companion play {routine} --from 2 --seed {SEED}" in out
+    assert "not spoken" not in out, out
     [row] = rows(tmp_path)
     assert (row["ended"], row["step_reached"], row["step_count"]) == ("quit", 1, 3)
     assert (row["tension_before"], row["pain_before"], row["tension_after"], row["pain_after"]) == (7, 10, 3, None)
     assert 4.0 < row["played_s"] < 9.0, row["played_s"]
+
+    captured = recording.samples()[:, 0].astype(np.float64)
+    tension = matches(captured, question_clip("tension"))
+    any_pain = matches(captured, question_clip("any-pain"))
+    session_starts = min(at for hz in STEP_HZ for at in matches(captured, burst(hz).astype(np.float64)))
+    assert len(tension) == 3, f"the tension question said twice before (asked again) and once after: {tension}"
+    assert tension[0] < tension[1] < session_starts < tension[2], (tension, session_starts)
+    assert len(any_pain) == 1 and any_pain[0] < session_starts, "the pain question, before the session's first sound"
+    assert 0.9 < (tension[1] - tension[0]) / RATE_HZ < 1.9, \
+        "the key (1.0 s in) cut the first saying short of its 2.6 s: the person never waits for it"
+
+
+def test_without_speak_check_in_nothing_is_spoken(virtual_sound, routine, tmp_path):
+    with virtual_sound.record("room") as recording:
+        run = Run(play_args(routine, "--check-in", "--no-journal"), tmp_path, virtual_sound, use_pty=True)
+        run.wait_for("Tension now, 0 to 10?")
+        time.sleep(1.5)
+        run.type(b"5")
+        run.wait_for("Any pain now?")
+        time.sleep(1.0)
+        run.type(b"n")
+        run.wait_for("Playing.")
+        run.proc.send_signal(signal.SIGINT)
+        assert run.finish() == 130, run.output
+    captured = recording.samples()
+    assert np.abs(captured).max() < 1e-4, "silence while the questions were asked: nothing spoken"
+
+
+def question_clip(question_id: str) -> np.ndarray:
+    """The shipped clip of a check-in question (heart), read with soundfile and taken to 48 kHz with scipy."""
+    from scipy.signal import resample_poly
+
+    from companion.narration.voices import CHECK_IN_PHRASES
+    from companion.narration.voicing import shipped_clip
+
+    audio, rate = sf.read(shipped_clip(CHECK_IN_PHRASES[question_id], "heart"), dtype="float64")
+    return resample_poly(audio, RATE_HZ, rate)
+
+
+def matches(captured: np.ndarray, clip: np.ndarray, window_s: float = 0.2, threshold: float = 0.9) -> list[int]:
+    """Where the first ``window_s`` of ``clip`` starts in ``captured``: normalised cross-correlation peaks
+    above ``threshold`` (gain-independent), at least a window apart; stretches under -60 dBFS RMS are not
+    looked at (their normalisation is all rounding error)."""
+    from scipy.signal import correlate
+
+    probe = clip[: int(window_s * RATE_HZ)]
+    raw = correlate(captured, probe, mode="valid", method="fft")
+    local = np.sqrt(np.maximum(correlate(captured ** 2, np.ones(len(probe)), mode="valid", method="fft"), 0.0))
+    loud = local > np.sqrt(len(probe)) * 1e-3
+    score = np.where(loud, raw / (np.maximum(local, 1e-12) * np.linalg.norm(probe)), 0.0)
+    found: list[int] = []
+    for index in np.flatnonzero(score > threshold):
+        if found and index - found[-1] < len(probe):
+            if score[index] > score[found[-1]]:
+                found[-1] = int(index)
+            continue
+        found.append(int(index))
+    return found
 
 
 def first_sound(samples: np.ndarray, threshold_db: float = -50.0) -> int:

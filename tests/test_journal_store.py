@@ -169,3 +169,43 @@ def test_forget_deletes_the_journal_and_the_set_aside_copies_and_counts_the_sess
     assert held == 2
     assert sorted(p.name for p in removed) == ["journal.damaged-20261101-101010.sqlite3", "journal.sqlite3"]
     assert list(tmp_path.iterdir()) == []
+
+
+def _recorder_counting_commits(path):
+    """A recorder with its start row written, and the COMMITs its connection makes from now on (SQLite's
+    statement trace)."""
+    from companion.journal.recorder import SessionRecorder
+
+    recorder = SessionRecorder.begin(START, path=path)
+    commits: list[str] = []
+    recorder._journal._db.set_trace_callback(lambda sql: commits.append(sql) if sql.startswith("COMMIT") else None)
+    return recorder, commits
+
+
+def _row(path) -> tuple:
+    return sqlite3.connect(path).execute("SELECT ended, played_s, tension_after, pain_after FROM sessions"
+                                         " ORDER BY id DESC LIMIT 1").fetchone()
+
+
+def test_the_ending_and_the_after_answers_are_one_write_and_the_ending_never_waits_long(tmp_path):
+    path = tmp_path / "journal.sqlite3"
+    answered, commits = _recorder_counting_commits(path)
+    answered.end(SessionEnd(FINISHED, 300.0, 3), hold_s=5.0)
+    assert _row(path)[0] is None, "held while the questions are asked"
+    answered.after(tension=2, pain=1)
+    assert (len(commits), _row(path)) == (1, (FINISHED, 300.0, 2, 1)), "the ending and the answers: one transaction"
+    answered.close()
+    assert len(commits) == 1
+
+    slow, commits = _recorder_counting_commits(path)
+    slow.end(SessionEnd(QUIT, 80.0, 1), hold_s=0.3)
+    time.sleep(0.8)                          # the person has not answered yet
+    assert _row(path) == (QUIT, 80.0, None, None), "after the hold the ending is written alone"
+    slow.after(tension=4, pain=None)
+    slow.close()
+    assert (len(commits), _row(path)) == (2, (QUIT, 80.0, 4, None)), "the late answer is its own small update"
+
+    interrupted, commits = _recorder_counting_commits(path)
+    interrupted.end(SessionEnd(FINISHED, 300.0, 3), hold_s=30.0)
+    interrupted.close()                      # Ctrl-C while asking: play's finally closes the recorder
+    assert (len(commits), _row(path)) == (1, (FINISHED, 300.0, None, None)), "written at once on close"

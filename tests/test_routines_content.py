@@ -19,7 +19,7 @@ import soundfile as sf
 
 from companion.narration import synthesis
 from companion.narration import voicing
-from companion.narration.voices import CUE_PHRASES, DEFAULT_VOICE
+from companion.narration.voices import CHECK_IN_PHRASES, CUE_PHRASES, DEFAULT_VOICE
 from companion.assets import audio_dir
 from companion.mix.assemble import build_session
 from companion.plan.routine import DEFAULT_ROUTINE, builtin_names, load_routine
@@ -134,7 +134,7 @@ def test_an_edited_line_is_not_voiced_by_the_old_clip():
 
 def test_manifest_keys_are_the_hashes_of_their_texts_and_every_clip_is_used():
     used = {synthesis.text_sha256(t) for name in builtin_names() for t in all_lines(name)}
-    used |= {synthesis.text_sha256(t) for t in CUE_PHRASES}
+    used |= {synthesis.text_sha256(t) for t in (*CUE_PHRASES, *CHECK_IN_PHRASES.values())}
     for sha, entry in MANIFEST.items():
         assert synthesis.text_sha256(entry["text"]) == sha, entry["file"]
     assert set(MANIFEST) == used, "stale or missing manifest entries: run scripts/make_narration.py"

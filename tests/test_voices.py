@@ -21,7 +21,7 @@ from companion.assets import audio_dir
 from companion.cli import main
 from companion.errors import BadInputError
 from companion.narration import synthesis, voicing
-from companion.narration.voices import CUE_PHRASES, DEFAULT_VOICE, SAMPLE_PHRASE, VOICES, get_voice
+from companion.narration.voices import CHECK_IN_PHRASES, CUE_PHRASES, DEFAULT_VOICE, SAMPLE_PHRASE, VOICES, get_voice
 from companion.plan.routine import builtin_names, load_routine, parse_routine
 
 
@@ -32,7 +32,7 @@ def manifest(voice: str) -> dict[str, dict]:
 def builtin_texts() -> set[str]:
     texts = {synthesis.normalise_text(line.text) for name in builtin_names() for step in load_routine(name).steps
              for line in step.spoken if line.text and line.clip is None}
-    return texts | {synthesis.normalise_text(p) for p in CUE_PHRASES}
+    return texts | {synthesis.normalise_text(p) for p in (*CUE_PHRASES, *CHECK_IN_PHRASES.values())}
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,8 @@
 """The ``companion`` command line: thin commands over the library.
 
-Each command lives in its own module in this package and is attached to ``main`` at the bottom of this
-file. Commands parse, call one library function, and print. Every ``CompanionError`` becomes one
+Each command lives in its own module in this package, named as the command, and is imported only when
+that command runs (or when help lists them all): ``companion journal`` then starts without loading the
+routine model, the music library or the audio engine (see ``scripts/bench_journal.py``). Commands parse, call one library function, and print. Every ``CompanionError`` becomes one
 ``Error: ...`` line on stderr and the error's exit code, here and nowhere else; Ctrl-C exits 130.
 """
 
@@ -20,7 +21,16 @@ from companion.terminal.text import visible
 
 
 class CompanionGroup(click.Group):
-    """A click group that turns domain errors into one clean line and an exit code."""
+    """A click group that turns domain errors into one clean line and an exit code, and imports a
+    command's module only when the command is wanted (click's lazy-loading pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMAND_MODULES, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            _attach(cmd_name)
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context):  # noqa: D401 - click API
         try:
@@ -79,18 +89,14 @@ def _log_warnings_as_lines() -> None:
         logger.propagate = False
 
 
-# Command modules in this package, each exporting COMMANDS = [click commands], in help order.
+# Command modules in this package, each exporting COMMANDS = [its click command, named as the module].
 COMMAND_MODULES: tuple[str, ...] = ("play", "render", "ambient", "journal", "report", "remind", "routines", "record",
                                     "pack", "voices", "devices", "music", "config", "help")
 
 
-def _attach() -> None:
+def _attach(name: str) -> None:
     import importlib
 
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(f"companion.cli.{name}")
-        for command in module.COMMANDS:
-            main.add_command(command)
-
-
-_attach()
+    module = importlib.import_module(f"companion.cli.{name}")
+    for command in module.COMMANDS:
+        main.add_command(command)

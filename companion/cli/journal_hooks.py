@@ -6,12 +6,17 @@ journal faults are warnings (see ``companion.journal.recorder``).
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from companion.journal.checkin import CheckIn
+from companion.journal.checkin import SILENT, CheckIn, Speaker
+
+log = logging.getLogger("companion")
 
 SCALE = click.IntRange(0, 10)
 
@@ -28,6 +33,9 @@ def check_in_options(func):
         func = click.option(f"--{name}", type=SCALE, default=None, metavar="0-10",
                             help=f"{name.split('-')[0].capitalize()} {when} the session, 0 to 10, "
                                  "recorded without asking.")(func)
+    func = click.option("--speak-check-in", "speak_check_in", is_flag=True, default=None,
+                        help="The check-in (implies --check-in), each question also spoken in the session's "
+                             "voice on its device; a key stops it (settings key: check_in_spoken).")(func)
     return click.option("--check-in", "check_in", is_flag=True, default=None,
                         help="Ask tension (and pain) 0-10 before and after, one key each "
                              "(settings key: check_in).")(func)
@@ -37,21 +45,77 @@ def journal_wanted(no_journal: bool, settings) -> bool:
     return not no_journal and bool(settings.journal)
 
 
-def check_in_before(wanted: bool, given: CheckIn) -> CheckIn:
+def check_in_before(wanted: bool, given: CheckIn, speaker: Speaker = SILENT) -> CheckIn:
     """Ask on the terminal when the check-in is on; values given on the command line are kept."""
     if not wanted or not sys.stdin.isatty():
         return given
     from companion.journal.checkin import check_in_before as ask
 
-    return ask(sys.stdout, known=given)
+    return ask(sys.stdout, known=given, speaker=speaker)
 
 
-def check_in_after(wanted: bool, before: CheckIn, given: CheckIn) -> CheckIn:
+def check_in_after(wanted: bool, before: CheckIn, given: CheckIn, speaker: Speaker = SILENT) -> CheckIn:
     if not wanted or not sys.stdin.isatty():
         return given
     from companion.journal.checkin import check_in_after as ask
 
-    return ask(sys.stdout, before=before, known=given)
+    return ask(sys.stdout, before=before, known=given, speaker=speaker)
+
+
+_said_shown_only = False
+
+
+class _SpokenQuestions:
+    """The ``Speaker`` of a check-in: each question's shipped clip, prepared once, said on the device."""
+
+    def __init__(self, prompt, clips: dict) -> None:
+        self._prompt, self._clips = prompt, clips
+
+    def say(self, question_id: str) -> None:
+        clip = self._clips.get(question_id)
+        if clip is not None:
+            self._prompt.say(clip)
+
+    def hush(self) -> None:
+        self._prompt.hush()
+
+
+@contextmanager
+def spoken_questions(wanted: bool, session, output, voice: str) -> Iterator[Speaker]:
+    """A speaker for the check-in when the spoken prompt is on (``--speak-check-in``/``check_in_spoken``)
+    and there is a terminal to answer on; else one that says nothing.
+
+    Spoken as the session would speak it: the session's voice (shipped clips, so no engine is needed),
+    its voice level, volume and voice/music balance as they stand (after the session, what the person set
+    with the keys), on its device, under its true-peak ceiling. A device that cannot play means the
+    questions are only shown, with one note.
+    """
+    if not wanted or not sys.stdin.isatty():
+        yield SILENT
+        return
+    from companion.errors import DeviceError
+    from companion.narration.voicing import shipped_clip
+    from companion.narration.voices import CHECK_IN_PHRASES
+    from companion.output.preview import SpokenPrompt, prompt_clip
+
+    levels = session.mixer.levels
+    gain_db = session.stage.volume_db + levels.balance_db / 2.0
+    clips = {question_id: prompt_clip(path, session.rate_hz, voice_lufs=levels.voice_lufs, gain_db=gain_db)
+             for question_id, text in CHECK_IN_PHRASES.items()
+             if (path := shipped_clip(text, voice)) is not None}
+    try:
+        prompt = SpokenPrompt(output, session.rate_hz)
+    except DeviceError as err:
+        global _said_shown_only
+        if not _said_shown_only:
+            _said_shown_only = True
+            log.warning("the check-in questions are shown, not spoken: %s", err.message)
+        yield SILENT
+        return
+    from companion.terminal.console import quiet_c_stderr
+
+    with quiet_c_stderr(), prompt:      # ALSA's "underrun occurred" and the like, as while playing
+        yield _SpokenQuestions(prompt, clips)
 
 
 def routine_ref(name: str) -> str:

@@ -36,7 +36,7 @@ from companion.terminal.console import quiet_c_stderr
 def play_command(routine: str | None, from_step: str | None, minutes: float | None, music: tuple[Path, ...],
                  seed: int, loudness: float | None, order: str | None, voice: str | None, device: str | None,
                  volume_db: float | None, no_keys: bool, resume: bool, no_journal: bool, check_in: bool | None,
-                 tension_before: int | None, pain_before: int | None, tension_after: int | None,
+                 speak_check_in: bool | None, tension_before: int | None, pain_before: int | None, tension_after: int | None,
                  pain_after: int | None) -> None:
     """Play a guided session live (default: the default built-in routine).
 
@@ -51,6 +51,7 @@ def play_command(routine: str | None, from_step: str | None, minutes: float | No
       companion play --device USB --volume -6
       companion play wind-down --voice joe
       companion play quick-reset --check-in          # tension (and pain) 0-10, before and after
+      companion play quick-reset --speak-check-in    # the same, each question also spoken
       companion play --resume                        # the last unfinished session, where it stopped
       companion play neck-and-shoulders --from jaw-release
     """
@@ -58,7 +59,7 @@ def play_command(routine: str | None, from_step: str | None, minutes: float | No
     from companion.output.player import play_session
 
     warm_up()
-    from companion.journal.recorder import SessionRecorder, device_lost, ending_of, routine_start
+    from companion.journal.recorder import AFTER_HOLD_S, SessionRecorder, device_lost, ending_of, routine_start
     from companion.plan.routine import DEFAULT_ROUTINE, find_step, load_routine
     from companion.plan.settings import effective, load_settings, named_by
 
@@ -96,8 +97,10 @@ def play_command(routine: str | None, from_step: str | None, minutes: float | No
                             start_step=start_step)
     if settings.balance_db:
         session.post(Command.BALANCE, settings.balance_db)
-    asking = effective(check_in, "check_in", settings) and not no_keys
-    before = hooks.check_in_before(asking, CheckIn(tension_before, pain_before))
+    asking = bool(effective(check_in, "check_in", settings) or speak_check_in) and not no_keys
+    speaking = asking and bool(effective(speak_check_in, "check_in_spoken", settings))
+    with hooks.spoken_questions(speaking, session, output, chosen["voice"]) as speaker:
+        before = hooks.check_in_before(asking, CheckIn(tension_before, pain_before), speaker)
     recorder = SessionRecorder.off()
     if hooks.journal_wanted(no_journal, settings):
         recorder = SessionRecorder.begin(routine_start(
@@ -115,14 +118,16 @@ def play_command(routine: str | None, from_step: str | None, minutes: float | No
         close = getattr(session, "close", None)
         if close is not None:
             close()
-    recorder.end(ending_of(result))
-    if result.interrupted:
-        recorder.close()
-    finish_playback(result, hooks.pickup_line(result, routine=hooks.routine_ref(routine), minutes=minutes,
-                                              seed=seed, music=music))
-    after = hooks.check_in_after(asking, before, CheckIn(tension_after, pain_after))
-    recorder.after(tension=after.tension, pain=after.pain)
-    recorder.close()
+    # The ending is held for the after-session answers: one write for both (see journal.recorder).
+    recorder.end(ending_of(result), hold_s=0.0 if result.interrupted else AFTER_HOLD_S)
+    try:
+        finish_playback(result, hooks.pickup_line(result, routine=hooks.routine_ref(routine), minutes=minutes,
+                                                  seed=seed, music=music))
+        with hooks.spoken_questions(speaking, session, output, chosen["voice"]) as speaker:
+            after = hooks.check_in_after(asking, before, CheckIn(tension_after, pain_after), speaker)
+        recorder.after(tension=after.tension, pain=after.pain)
+    finally:
+        recorder.close()            # Ctrl-C while asking, an exit: the held ending is written now
 
 
 COMMANDS = [play_command]

@@ -5,17 +5,47 @@ on the status line (``\\r`` + text, redrawn in place) and is answered on the sam
 again with the keys spelled out. It waits only as long as the person takes (no time limit, no default
 answer). Pain is asked before the session only when the person says there is some (``y``), and after it
 only when it was given before. Off a terminal nothing is asked: ``--tension-before N`` etc. say it instead.
+
+Spoken questions (``--speak-check-in``): a ``Speaker`` given by the caller says each question (by its id in
+``QUESTIONS``) as it is shown, and is hushed by the first key, so the person can answer over the voice and
+never waits for it. This module never touches sound: the command layer makes the speaker from the device.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from companion.terminal.keys import KeyReader
 
 SCALE_KEYS = "0-9, t for 10, Enter to skip"
 _CLEAR_EOL = "\x1b[K"
+
+# The questions as shown, by id; ``narration.voices.CHECK_IN_PHRASES`` has the same ids, as spoken.
+QUESTIONS = {
+    "tension": "Tension now, 0 to 10?",
+    "any-pain": "Any pain now?",
+    "pain": "Pain now, 0 to 10?",
+}
+
+
+class Speaker(Protocol):
+    """Says a question aloud without waiting for it; ``hush`` stops it (with a short fade)."""
+
+    def say(self, question_id: str) -> None: ...
+
+    def hush(self) -> None: ...
+
+
+class _Silent:
+    def say(self, question_id: str) -> None:
+        pass
+
+    def hush(self) -> None:
+        pass
+
+
+SILENT = _Silent()
 
 
 @dataclass(frozen=True)
@@ -35,53 +65,62 @@ def scale_value(key: str) -> int | None | str:
     return "again"
 
 
-def ask_scale(question: str, reader: KeyReader, out: TextIO) -> int | None:
-    """Ask ``question`` on the status line until a scale key or Enter comes; returns the value or None."""
-    prompt = f"{question} ({SCALE_KEYS}) "
-    _show(out, prompt)
+def ask_scale(question_id: str, reader: KeyReader, out: TextIO, speaker: Speaker = SILENT) -> int | None:
+    """Ask the question ``question_id`` on the status line (and aloud, through ``speaker``) until a scale
+    key or Enter comes; returns the value or None. Any key hushes the voice; a wrong key asks again."""
+    question = QUESTIONS[question_id]
+    _show(out, f"{question} ({SCALE_KEYS}) ")
+    speaker.say(question_id)
     while True:
         for key in reader.read(0.5):
+            speaker.hush()
             value = scale_value(key)
             if value == "again":
                 _show(out, f"{question} Please press {SCALE_KEYS}. ")
+                speaker.say(question_id)
                 continue
             _show(out, f"{question} {'skipped' if value is None else value}", end="\n")
             return value  # type: ignore[return-value]
 
 
-def ask_yes_no(question: str, reader: KeyReader, out: TextIO) -> bool:
-    """``y`` → True; ``n``, Enter → False; anything else asks again."""
+def ask_yes_no(question_id: str, reader: KeyReader, out: TextIO, speaker: Speaker = SILENT) -> bool:
+    """``y`` → True; ``n``, Enter → False; anything else asks again (the voice as in ``ask_scale``)."""
+    question = QUESTIONS[question_id]
     _show(out, f"{question} (y/n) ")
+    speaker.say(question_id)
     while True:
         for key in reader.read(0.5):
+            speaker.hush()
             if key.lower() in ("y", "n", "\r", "\n"):
                 yes = key.lower() == "y"
                 _show(out, f"{question} {'yes' if yes else 'no'}", end="\n")
                 return yes
             _show(out, f"{question} Please press y or n. ")
+            speaker.say(question_id)
 
 
-def check_in_before(out: TextIO, *, known: CheckIn = CheckIn()) -> CheckIn:
+def check_in_before(out: TextIO, *, known: CheckIn = CheckIn(), speaker: Speaker = SILENT) -> CheckIn:
     """The questions before a session; values in ``known`` (from the command line) are not asked."""
     with KeyReader() as reader:
         if not reader.enabled:
             return known
-        tension = known.tension if known.tension is not None else ask_scale("Tension now, 0 to 10?", reader, out)
+        tension = known.tension if known.tension is not None else ask_scale("tension", reader, out, speaker)
         pain = known.pain
-        if pain is None and ask_yes_no("Any pain now?", reader, out):
-            pain = ask_scale("Pain now, 0 to 10?", reader, out)
+        if pain is None and ask_yes_no("any-pain", reader, out, speaker):
+            pain = ask_scale("pain", reader, out, speaker)
     return CheckIn(tension, pain)
 
 
-def check_in_after(out: TextIO, *, before: CheckIn, known: CheckIn = CheckIn()) -> CheckIn:
+def check_in_after(out: TextIO, *, before: CheckIn, known: CheckIn = CheckIn(),
+                   speaker: Speaker = SILENT) -> CheckIn:
     """The same questions after the session (pain only when it was given before)."""
     with KeyReader() as reader:
         if not reader.enabled:
             return known
-        tension = known.tension if known.tension is not None else ask_scale("Tension now, 0 to 10?", reader, out)
+        tension = known.tension if known.tension is not None else ask_scale("tension", reader, out, speaker)
         pain = known.pain
         if pain is None and before.pain is not None:
-            pain = ask_scale("Pain now, 0 to 10?", reader, out)
+            pain = ask_scale("pain", reader, out, speaker)
     return CheckIn(tension, pain)
 
 

@@ -5,8 +5,16 @@ companion, a full disk) never stops a session. ``SessionRecorder.begin`` opens t
 lock timeout and writes the start row; any fault becomes one warning line and a recorder that records
 nothing. With ``background=True`` that write runs on its own thread while the player opens the device and
 fills its ring, so the commit's trip to the disk (20-60 ms measured on a busy disk) is not added to the
-session's start; ``end``, ``after`` and ``close`` wait for it first. The player's facts come in through ``ending_of`` (its result) or ``device_lost`` (the session's
-last status), so this module never touches sound.
+session's start; ``end``, ``after`` and ``close`` wait for it first. The player's facts come in through
+``ending_of`` (its result) or ``device_lost`` (the session's last status), so this module never touches sound.
+
+The ending and the after-session check-in are one write where possible: ``end(..., hold_s=AFTER_HOLD_S)``
+holds the ending while the questions are asked, and ``after`` writes it together with the answers in one
+transaction. The person may take their time (the check-in has no time limit), so the hold is short: if no
+answer has come within ``hold_s`` a timer writes the ending alone, and the answers follow as a second small
+update when they come. ``close`` (reached on Ctrl-C too) writes a held ending at the latest. Why not defer
+without limit: until the ending is written the row reads "ended unexpectedly" to anyone who looks, and a
+process killed meanwhile would lose how a finished session ended; the hold bounds that window to seconds.
 """
 
 from __future__ import annotations
@@ -14,12 +22,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from companion.journal.schema import DEVICE_LOST, FINISHED, INTERRUPTED, QUIT, SessionEnd, SessionStart, content_hash
 from companion.journal.store import Journal, JournalError
 
 log = logging.getLogger("companion")
+
+AFTER_HOLD_S = 15.0   # how long the ending waits for the after-session answers before it is written alone
 
 
 class SessionRecorder:
@@ -30,6 +41,9 @@ class SessionRecorder:
         self.row_id = row_id
         self.took_s = took_s          # what the start write took (for the benchmark)
         self._writing: threading.Thread | None = None
+        self._held: SessionEnd | None = None       # an ending waiting for the after-session answers
+        self._hold_timer: threading.Timer | None = None
+        self._lock = threading.Lock()              # the held ending is written by one thread, once
 
     @property
     def recording(self) -> bool:
@@ -73,26 +87,61 @@ class SessionRecorder:
             self._writing.join()
             self._writing = None
 
-    def end(self, end: SessionEnd) -> None:
+    def end(self, end: SessionEnd, *, hold_s: float = 0.0) -> None:
+        """Record how the session ended; with ``hold_s``, hold it that long for ``after`` (see the module
+        docstring), then write it alone."""
         if not self.recording:
             return
+        if hold_s <= 0:
+            self._write_end(end)
+            return
+        with self._lock:
+            self._held = end
+        self._hold_timer = threading.Timer(hold_s, self._write_held)
+        self._hold_timer.daemon = True
+        self._hold_timer.start()
+
+    def after(self, *, tension: int | None, pain: int | None) -> None:
+        """The after-session check-in: with the held ending in one transaction, else its own small write
+        (the person took longer than the hold)."""
+        if not self.recording:
+            return
+        self._stop_timer()
+        if self._write_held(tension, pain) or (tension is None and pain is None):
+            return
+        with self._lock:
+            try:
+                self._journal.record_after(self.row_id, tension=tension, pain=pain)  # type: ignore[union-attr]
+            except (JournalError, OSError) as err:
+                log.warning("%s; the check-in is not recorded", _reason(err))
+
+    def _write_held(self, tension: int | None = None, pain: int | None = None) -> bool:
+        """Write the held ending (with these answers); False when nothing was held any more."""
+        with self._lock:
+            held, self._held = self._held, None
+            if held is None:
+                return False
+            self._write_end(replace(held, tension_after=tension, pain_after=pain))
+            return True
+
+    def _write_end(self, end: SessionEnd) -> None:
         try:
             self._journal.finish(self.row_id, end)  # type: ignore[union-attr]
         except (JournalError, OSError) as err:
             log.warning("%s; this session's ending is not recorded", _reason(err))
 
-    def after(self, *, tension: int | None, pain: int | None) -> None:
-        """The after-session check-in (its own small write: the person may take a while to answer)."""
-        if not self.recording or (tension is None and pain is None):
-            return
-        try:
-            self._journal.record_after(self.row_id, tension=tension, pain=pain)  # type: ignore[union-attr]
-        except (JournalError, OSError) as err:
-            log.warning("%s; the check-in is not recorded", _reason(err))
+    def _stop_timer(self) -> None:
+        timer, self._hold_timer = self._hold_timer, None
+        if timer is not None:
+            timer.cancel()
+            if timer.is_alive() and timer is not threading.current_thread():
+                timer.join()
 
     def close(self) -> None:
         self._wait()
+        self._stop_timer()
         if self._journal is not None:
+            self._write_held()
             self._journal.close()
             self._journal = None
 

@@ -5,7 +5,8 @@ the folder). The folder is made 0700 and the file 0600 before SQLite first write
 -wal and -shm files the database file's permissions.
 
 A session is written twice, each time in one short transaction: a row when it starts (what was planned)
-and an update when it ends (what was played, how it ended). A session that never reaches its end write
+and an update when it ends (what was played, how it ended, and the after-session check-in when it is
+answered soon enough: ``journal.recorder`` holds the ending for it; a late answer is a third small update). A session that never reaches its end write
 (power cut, SIGKILL) leaves its row with no ending; it reads as "ended unexpectedly" once its process is
 gone, and the next session start marks it so for good. Nothing is ever rewritten in place beyond these
 updates, so a crash can cost one session's ending, never the file.

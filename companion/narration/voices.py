@@ -1,6 +1,6 @@
 """The narration voices: which ones exist, which engine speaks each, where their shipped clips live.
 
-Every built-in line (and every phrase in ``CUE_PHRASES``) is shipped as a clip in every voice, made by
+Every built-in line (and every phrase in ``CUE_PHRASES`` and ``CHECK_IN_PHRASES``) is shipped as a clip in every voice, made by
 ``scripts/make_narration.py`` into ``audio/narration/<voice>/`` with a manifest keyed by the SHA-256 of
 the text. Lines the shipped clips do not cover (a user's own routine, an ambient cue) are synthesized at
 run time by the voice's engine when it is installed. ``hibari`` (the default voice's engine) is a regular
@@ -42,6 +42,15 @@ CUE_PHRASES = (
     "We're finishing now.",
     "Take your time getting up.",
 )
+
+# The check-in's questions as spoken (``play --check-in --speak-check-in``), by the question's id in
+# ``journal.checkin.QUESTIONS`` (which holds the words shown on the status line): shipped in every voice, so
+# asking never waits for an engine. Numbers are written out so every engine says them the same way.
+CHECK_IN_PHRASES = {
+    "tension": "Tension now, zero to ten?",
+    "any-pain": "Any pain now?",
+    "pain": "Pain now, zero to ten?",
+}
 
 # The sentence `companion voices` shows (and `--play` speaks) for each voice: a shipped phrase.
 SAMPLE_PHRASE = "Take your time getting up."

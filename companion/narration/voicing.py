@@ -167,7 +167,7 @@ def shipped_durations(voice: str = DEFAULT_VOICE) -> dict[str, float]:
 
 def cache_dir() -> Path:
     """Synthesized speech, under the one cache folder (``$COMPANION_CACHE_DIR`` moves it too)."""
-    return folders.cache_dir() / "voice"
+    return folders.voice_cache_dir()
 
 
 def _cache_path(provider_id: str, text: str) -> Path:

@@ -123,7 +123,7 @@ def session_inputs(*, routine=None, music: Iterable[str | Path] = (), settings_f
     from companion.assets import audio_dir, routines_dir
     from companion.errors import CompanionError
     from companion.media import library
-    from companion.narration.voicing import cache_dir as voice_cache_dir
+    from companion.folders import voice_cache_dir
 
     inputs = SessionInputs()
     if routine is not None:

@@ -13,6 +13,7 @@ overrides the folder); no file means built-in defaults. Keys (all optional, top 
     voice = "joe"               # narration voice (see `companion voices`)
     journal = true              # record each session in the practice journal (`companion journal`)
     check_in = false            # ask tension (and pain) before and after each session
+    check_in_spoken = false     # also speak those questions, in the session's voice
 
 Command-line options always win: commands call ``effective(option_value, "key")``. A bad file raises
 ConfigError naming the file, the key, what was given and what is allowed (unknown keys get a
@@ -54,6 +55,7 @@ class Settings:
     voice: str | None = None               # None: the default voice (the name is checked where it is used)
     journal: bool = True
     check_in: bool = False
+    check_in_spoken: bool = False
     source: Path | None = None             # the file these came from; None = defaults only
 
     def items(self) -> list[tuple[str, Any]]:
@@ -62,7 +64,7 @@ class Settings:
 
 
 KEYS = tuple(f.name for f in fields(Settings) if f.name != "source")
-_FLAGS = ("journal", "check_in")
+_FLAGS = ("journal", "check_in", "check_in_spoken")
 _RANGES = {"volume_db": numbers.VOLUME_DB, "balance_db": numbers.BALANCE_DB, "loudness_lufs": numbers.LOUDNESS_LUFS}
 
 
@@ -161,5 +163,6 @@ def template() -> str:
              '# order = "shuffle"             # music order: "shuffle" or "name"',
              '# voice = "heart"               # narration voice: see `companion voices`',
              "# journal = true                # record sessions in the practice journal (companion journal)",
-             "# check_in = false              # ask tension/pain (0-10) before and after each session"]
+             "# check_in = false              # ask tension/pain (0-10) before and after each session",
+             "# check_in_spoken = false       # also speak the check-in questions, in the session's voice"]
     return "\n".join(lines) + "\n"
