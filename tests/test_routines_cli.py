@@ -82,6 +82,14 @@ def test_check_accepts_a_good_file(tmp_path):
     assert result.output.startswith("OK: Evening: 4:00, 2 steps, 3 lines")
 
 
+def test_check_and_show_count_one_step_and_one_line_in_the_singular(tmp_path):
+    path = tmp_path / "one.toml"
+    path.write_text(GOOD.split("[[steps]]\nid = \"two\"")[0].replace(', "Breathe out, very slowly."', ""))
+    checked = run("routines", "check", str(path))
+    assert checked.exit_code == 0 and checked.output.startswith("OK: Evening: 4:00, 1 step, 1 line"), checked.output
+    assert run("routines", "show", str(path)).output.startswith("Evening: 4:00, 1 step\n")
+
+
 def test_check_rejects_a_bad_file_with_exit_2(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(GOOD.replace('hold = "1:30"', 'hold = "soon"'))

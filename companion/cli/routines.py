@@ -22,6 +22,16 @@ from companion.plan.timeline import Timeline, fit_hold_scale, plan
 PLAN_RATE_HZ = 1000         # millisecond frames: plenty for times printed as m:ss
 
 
+def _counted(count: int, noun: str) -> str:
+    """'1 step', '3 steps': a count as a person writes it."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _step_column(count: int) -> str:
+    """The steps column of the routine lists: ' 1 step ', '12 steps' (the same width, numbers aligned)."""
+    return f"{count:>2} {'step ' if count == 1 else 'steps'}"
+
+
 def routine_plan(routine: Routine, minutes: float | None = None) -> Timeline:
     """The routine laid out as the engine would play it (holds fitted to ``minutes`` or the routine's own)."""
     from companion.narration import voicing
@@ -53,7 +63,7 @@ def routines(ctx: click.Context) -> None:
         routine = load_routine(name)
         label = f"{name} (default)" if name == DEFAULT_ROUTINE else name
         length = clock(round(routine_plan(routine).total_s))
-        click.echo(f"  {label:<{width}}  {length:>5}  {len(routine.steps):>2} steps  {visible(routine.name)}")
+        click.echo(f"  {label:<{width}}  {length:>5}  {_step_column(len(routine.steps))}  {visible(routine.name)}")
         if routine.description:
             click.echo(textwrap.fill(visible(routine.description), width=78, initial_indent=" " * 4,
                                      subsequent_indent=" " * 4))
@@ -80,7 +90,7 @@ def _list_installed() -> None:
             click.echo(f"  {item.name:<{width}}  (installed, by {author}) cannot be read: {visible(str(err))}")
             continue
         length = clock(round(routine_plan(routine).total_s))
-        click.echo(f"  {item.name:<{width}}  {length:>5}  {len(routine.steps):>2} steps  "
+        click.echo(f"  {item.name:<{width}}  {length:>5}  {_step_column(len(routine.steps))}  "
                    f"{visible(routine.name)} (installed, by {author})")
 
 
@@ -103,7 +113,7 @@ def show(routine: str, minutes: float | None, show_lines: bool) -> None:
     loaded = load_routine(routine)
     timeline = routine_plan(loaded, minutes)
     seconds = timeline.seconds
-    click.echo(f"{visible(loaded.name)}: {clock(round(timeline.total_s))}, {len(loaded.steps)} steps")
+    click.echo(f"{visible(loaded.name)}: {clock(round(timeline.total_s))}, {_counted(len(loaded.steps), 'step')}")
     if loaded.description:
         click.echo(visible(loaded.description))
     click.echo("Use light pressure. Ease off or stop if anything hurts.\n")
@@ -165,7 +175,8 @@ def check(file: str) -> None:
     lines = sum(len(step.spoken) for step in loaded.steps)
     to_make = voicing.lines_to_synthesize(loaded)
     made = f"; {to_make} will be synthesized before the first play" if to_make else ""
-    click.echo(f"OK: {visible(loaded.name)}: {clock(round(timeline.total_s))}, {len(loaded.steps)} steps, {lines} lines{made}.")
+    click.echo(f"OK: {visible(loaded.name)}: {clock(round(timeline.total_s))}, {_counted(len(loaded.steps), 'step')}, "
+               f"{_counted(lines, 'line')}{made}.")
 
 
 @routines.command("new")
