@@ -7,6 +7,7 @@ output stage's last-line guard; a loud ``--loudness`` comes out at what was aske
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,9 @@ def test_a_bad_number_in_a_routine_is_one_line_and_exit_2(tmp_path, key, value):
 
 
 def test_a_nan_sample_from_a_music_file_never_reaches_the_output(tmp_path):
-    """A float WAV holding NaN and inf: before the guard, NaN became full scale (1.0) in the 16-bit file."""
+    """A float WAV holding NaN and inf: before the guard, NaN became full scale (1.0) in the 16-bit file.
+    Where the NaN is handled (the loudness gate, the last-line guard) numpy's RuntimeWarnings said nothing
+    new: they are errors here, so one that comes back fails the render."""
     t = np.arange(48_000 * 20) / 48_000
     tone = (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
     tone[48_000 * 5: 48_000 * 5 + 100] = np.nan
@@ -89,9 +92,11 @@ def test_a_nan_sample_from_a_music_file_never_reaches_the_output(tmp_path):
     music = tmp_path / "broken-float.wav"
     soundfile.write(music, np.stack([tone, tone], axis=1), 48_000, subtype="FLOAT")
     out = tmp_path / "out.wav"
-    result = CliRunner().invoke(main, ["ambient", "--minutes", "0.5", "--fade-out", "5", "--music", str(music),
-                                       "-o", str(out)])
-    assert result.exit_code == 0, result.output
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = CliRunner().invoke(main, ["ambient", "--minutes", "0.5", "--fade-out", "5", "--music",
+                                           str(music), "-o", str(out)])
+    assert result.exit_code == 0, (result.output, result.exception)
     audio, _ = soundfile.read(out)
     peak_db = 20 * np.log10(np.max(np.abs(audio)))
     assert np.isfinite(audio).all() and peak_db < -1.0, f"peak {peak_db:.1f} dBFS"

@@ -114,7 +114,10 @@ class LoudnessMeter:
                 spectrum = np.fft.rfft(samples, axis=-1)
                 power += spectrum.real ** 2
                 power += spectrum.imag ** 2
-            self._powers.append(power @ self._weights)
+            # A NaN or inf sample makes its hop's power NaN (inf x a zero weight): the gate drops every
+            # block holding it (no comparison with NaN is true), so the warning would say nothing new.
+            with np.errstate(invalid="ignore"):
+                self._powers.append(power @ self._weights)
         self._pending = np.array(x[whole * self.hop:], dtype=np.float32)
 
     @property
