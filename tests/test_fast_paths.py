@@ -108,6 +108,18 @@ def test_prefill_stops_when_asked(track):
         assert len(decoder.read(1000)) == 1000
 
 
+def test_closing_a_decoder_mid_track_ends_its_stderr_reader_first(track):
+    """The reader thread owns ffmpeg's stderr and closes it; close() waits for it. When close() closed
+    stderr under a running reader, the reader died with EBADF now and then (a
+    PytestUnhandledThreadExceptionWarning); 8 of 20 readers were still running after close() then."""
+    for _ in range(10):
+        decoder = StreamDecoder(track, 48_000)
+        decoder.read(4800)
+        decoder.close()
+        reader = decoder._ffmpeg.log
+        assert not reader.is_alive() and decoder._proc.stderr.closed, "close() returned under a live reader"
+
+
 def test_a_mono_clip_is_measured_as_heard_on_both_sides(tmp_path):
     # Loudness is measured on the file's own samples (24 kHz mono, counted twice); after resampling and
     # up-mixing the clip must sit at the store's target within 0.1 LU (BS.1770, measured at 48 kHz).

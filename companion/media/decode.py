@@ -117,7 +117,12 @@ _MAX_LOG_LINES = 2000
 
 class FfmpegLog(threading.Thread):
     """Drains an ffmpeg child's stderr (so the child never blocks on it), keeps its lines and picks out the
-    container's stated duration; ``reason()`` turns the complaint into one line for a person."""
+    container's stated duration; ``reason()`` turns the complaint into one line for a person.
+
+    The thread owns the stream: it alone reads and closes it, once the child's end is closed (the child
+    has exited). Closing it from another thread raced with a read in progress: EBADF in this thread, or
+    a read from whatever file had just been given the same descriptor number.
+    """
 
     def __init__(self, stream, path: Path) -> None:
         super().__init__(daemon=True, name="ffmpeg-stderr")
@@ -127,13 +132,16 @@ class FfmpegLog(threading.Thread):
         self.stated_duration_s: float | None = None
 
     def run(self) -> None:
-        for raw in self._stream:
-            line = raw.decode("utf-8", "replace").rstrip()
-            if self.stated_duration_s is None and (m := _DURATION_RE.search(line)):
-                h, mnt, s = m.groups()
-                self.stated_duration_s = int(h) * 3600 + int(mnt) * 60 + float(s)
-            if len(self.lines) < _MAX_LOG_LINES:
-                self.lines.append(line)
+        try:
+            for raw in self._stream:
+                line = raw.decode("utf-8", "replace").rstrip()
+                if self.stated_duration_s is None and (m := _DURATION_RE.search(line)):
+                    h, mnt, s = m.groups()
+                    self.stated_duration_s = int(h) * 3600 + int(mnt) * 60 + float(s)
+                if len(self.lines) < _MAX_LOG_LINES:
+                    self.lines.append(line)
+        finally:
+            self._stream.close()
 
     def reason(self, exit_code: int | None = None) -> str:
         """The most telling line of ffmpeg's complaint, without the file name it starts with."""
@@ -191,15 +199,16 @@ class FfmpegProcess:
         return None if code == 0 else self.log.reason(code)
 
     def close(self) -> None:
-        """Stop the child if it still runs and close its pipes. Safe to call more than once."""
+        """Stop the child if it still runs, close its stdout and wait for the stderr reader, which closes
+        stderr itself at the end of the dead child's output (see ``FfmpegLog``). Safe to call more than once."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        try:
+            self.proc.stdout.close()
+        except OSError:
+            pass
+        self.log.join(timeout=5.0)
 
 
 def wav_stream_rate(stream) -> int | None:
