@@ -149,6 +149,27 @@ def test_a_full_disk_is_one_line_and_leaves_the_old_file(material, tmp_path, fmt
         assert out.read_bytes() == b"old" and sorted(p.name for p in disk.iterdir()) == [out.name]
 
 
+def test_a_disk_that_fills_while_the_chapters_are_tagged_is_the_same_one_line(material, tmp_path):
+    """FLAC chapters are written by mutagen after the audio, growing the file: a full disk there was a
+    MutagenError traceback. A file-size limit one byte under the finished file lets the audio through
+    and stops the tags (byte-exact, which a tmpfs is not)."""
+    args = ("render", str(material / "routine.toml"), "--music", "none", "-o")
+    whole = tmp_path / "whole.flac"
+    assert companion(material, *args, str(whole)).returncode == 0
+    size = whole.stat().st_size
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    out = disk / "session.flac"
+    out.write_bytes(b"old")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size - 1, size - 1))
+
+    result = companion(material, *args, str(out), "--force", preexec_fn=limit)
+    assert_one_error_line(result, 1, f"cannot write '{out}'", "not enough space")
+    assert out.read_bytes() == b"old" and sorted(p.name for p in disk.iterdir()) == [out.name]
+
+
 def test_an_unwritable_folder_is_refused_before_any_work(material, tmp_path):
     with read_only(tmp_path / "locked") as folder:
         result = companion(material, "render", str(material / "routine.toml"), "-o", str(folder / "s.mp3"))

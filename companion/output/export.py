@@ -330,16 +330,26 @@ def _meta_escape(text: str) -> str:
 
 def _tag_chapter_comments(path: Path, fmt: str, title: str, chapters: tuple[Chapter, ...]) -> None:
     """Title, artist and Vorbis-comment chapters (CHAPTERnnn / CHAPTERnnnNAME) in a FLAC or Ogg file.
-    No padding after the comments: ffprobe warns about bytes left over in an Ogg comment header."""
+    No padding after the comments: ffprobe warns about bytes left over in an Ogg comment header.
+
+    mutagen wraps an OSError (a disk that fills while the comments grow the file) in its own error; the
+    OSError is raised instead, so that it reads like any other full disk (``_write_failure``)."""
+    from mutagen import MutagenError
     from mutagen.flac import FLAC
     from mutagen.oggvorbis import OggVorbis
 
-    audio = FLAC(str(path)) if fmt == "flac" else OggVorbis(str(path))
-    audio["TITLE"], audio["ARTIST"] = title, ARTIST
-    for i, chapter in enumerate(chapters, start=1):
-        audio[f"CHAPTER{i:03d}"] = _hms(chapter.start_s)
-        audio[f"CHAPTER{i:03d}NAME"] = chapter.title
-    audio.save(padding=lambda info: 0)
+    try:
+        audio = FLAC(str(path)) if fmt == "flac" else OggVorbis(str(path))
+        audio["TITLE"], audio["ARTIST"] = title, ARTIST
+        for i, chapter in enumerate(chapters, start=1):
+            audio[f"CHAPTER{i:03d}"] = _hms(chapter.start_s)
+            audio[f"CHAPTER{i:03d}NAME"] = chapter.title
+        audio.save(padding=lambda info: 0)
+    except MutagenError as err:
+        cause = err.args[0] if err.args and isinstance(err.args[0], OSError) else err.__context__
+        if isinstance(cause, OSError):
+            raise cause from err
+        raise
 
 
 def cue_sheet(file_name: str, chapters: tuple[Chapter, ...]) -> str:
