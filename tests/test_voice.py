@@ -6,6 +6,7 @@ lives in a temporary XDG_CACHE_HOME. Clips are measured (length, edges, loudness
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 
@@ -112,6 +113,28 @@ def test_espeak_voices_new_lines_into_the_cache_once(private_cache, espeak_only,
     monkeypatch.setattr(subprocess, "run", refuse)
     assert voicing.line_audio(routine) == files
     assert voicing.lines_to_synthesize(routine) == 0
+
+
+@needs_espeak
+def test_an_unwritable_voice_cache_warns_once_and_every_line_is_still_spoken(tmp_path, espeak_only, monkeypatch,
+                                                                            caplog):
+    """A cache folder that cannot be made (a file stands where it would go; root ignores mode bits):
+    one warning, and the lines are synthesized into a private folder kept for this process only."""
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("COMPANION_CACHE_DIR", str(blocked / "cache"))
+    monkeypatch.setattr(voicing, "_process_voice_dir", None, raising=False)   # as in a new process
+    routine = routine_with(NEW_LINES)
+    with caplog.at_level(logging.WARNING, logger="companion"):
+        files = voicing.line_audio(routine)
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "cache" in r.getMessage()]
+    assert len(warned) == 1 and "cannot write the voice cache" in warned[0], warned
+    kept = voicing._process_voice_dir
+    assert kept is not None and (kept.stat().st_mode & 0o777) == 0o700
+    for path, text in zip(files.values(), NEW_LINES):
+        assert path.parent == kept
+        audio, rate = sf.read(path, dtype="float64")
+        assert len(audio) / rate >= 0.2 * len(text.split()), f"{path.name}: {len(audio) / rate:.2f} s"
 
 
 @needs_espeak

@@ -176,12 +176,42 @@ def _cache_path(provider_id: str, text: str) -> Path:
 
 def cached_clip(text: str, provider_id: str | None = None) -> Path | None:
     """A cached synthesis of ``text``: the given provider's (never another voice's); with no provider
-    (no engine left to speak), any provider's."""
-    if provider_id:
-        path = _cache_path(provider_id, text)
-        return path if path.is_file() else None
-    found = sorted(cache_dir().glob(f"*-{synthesis.text_sha256(text)}.wav"))
-    return found[0] if found else None
+    (no engine left to speak), any provider's. Lines kept for this process only (the cache could not be
+    written, see ``_keep_for_this_process``) count too."""
+    folders_to_search = [cache_dir()] + ([_process_voice_dir] if _process_voice_dir else [])
+    for folder in folders_to_search:
+        if provider_id:
+            path = folder / _cache_path(provider_id, text).name
+            if path.is_file():
+                return path
+            continue
+        found = sorted(folder.glob(f"*-{synthesis.text_sha256(text)}.wav"))
+        if found:
+            return found[0]
+    return None
+
+
+_process_voice_dir: Path | None = None     # where lines go when the cache cannot be written
+
+
+def _keep_for_this_process(path: Path, audio: np.ndarray, rate_hz: int, err: OSError) -> Path:
+    """Write a synthesized line that the voice cache could not take into a private folder that lives as
+    long as this process: in memory (/dev/shm, a tmpfs) where there is one, else the system's temporary
+    folder; removed at exit. The first time, one warning says why. (The engine reads clips by path, so
+    the line still needs a name; it just is not kept for the next session.)"""
+    global _process_voice_dir
+    if _process_voice_dir is None:
+        import atexit
+
+        shm = Path("/dev/shm")
+        where = str(shm) if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
+        _process_voice_dir = Path(tempfile.mkdtemp(prefix="companion-voice-", dir=where))   # 0700
+        atexit.register(shutil.rmtree, _process_voice_dir, ignore_errors=True)
+        log.warning("cannot write the voice cache %s (%s); synthesized lines are kept for this session only",
+                    path.parent, err.strerror or err)
+    kept = _process_voice_dir / path.name
+    _write_atomically(kept, audio, rate_hz)
+    return kept
 
 
 def _write_atomically(path: Path, audio: np.ndarray, rate_hz: int) -> None:
@@ -224,7 +254,11 @@ def _synthesize_into_cache(provider: Provider, texts: list[str], progress: Progr
             if not len(audio):
                 raise CompanionError(f"the voice produced no sound for {text!r}")
             path = _cache_path(provider.id, text)
-            _write_atomically(path, _level(audio, rate), rate)
+            levelled = _level(audio, rate)
+            try:
+                _write_atomically(path, levelled, rate)
+            except OSError as err:          # a read-only or full disk, a cache folder we may not write
+                path = _keep_for_this_process(path, levelled, rate, err)
             made[text] = path
             if progress:
                 progress(done, len(texts))
