@@ -16,15 +16,16 @@ bare-stream 20-25 ms.
 from __future__ import annotations
 
 import os
-import pty
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # the repository: its tests/ package
+from tests.livekit import Capture, PtyPlayer  # noqa: E402  (one copy of the pty and capture helpers)
 
 RATE_HZ = 48_000
 TONE_HZ = 375.0                 # 128 frames a period: a whole number of periods per level window
@@ -64,83 +65,29 @@ def write_material(folder: Path) -> Path:
     return routine
 
 
-class Capture:
-    """parec on a sink monitor; keeps every chunk with its arrival time (time.monotonic)."""
-
-    def __init__(self, sink: str) -> None:
-        self._proc = subprocess.Popen(
-            ["parec", f"--device={sink}.monitor", "--raw", "--format=float32le", f"--rate={RATE_HZ}",
-             "--channels=2", "--latency-msec=10"], stdout=subprocess.PIPE, bufsize=0)
-        self.chunks: list[tuple[float, bytes]] = []
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while True:
-            data = self._proc.stdout.read(4096)
-            if not data:
-                return
-            self.chunks.append((time.monotonic(), data))
-
-    def stop(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(left channel, chunk end sample indexes, chunk arrival times)."""
-        self._proc.terminate()
-        self._proc.wait(timeout=5)
-        self._thread.join(timeout=5)
-        raw = b"".join(data for _, data in self.chunks)
-        ends = np.cumsum([len(data) for _, data in self.chunks]) // 8
-        arrivals = np.array([t for t, _ in self.chunks])
-        samples = np.frombuffer(raw[: len(raw) // 8 * 8], dtype="<f4").reshape(-1, 2)[:, 0]
-        return samples, ends, arrivals
-
-
-def _drain(fd: int, chunks: list[bytes]) -> None:
-    while True:
-        try:
-            data = os.read(fd, 4096)
-        except OSError:
-            return
-        if not data:
-            return
-        chunks.append(data)
-
-
 def measure(companion: str, folder: Path, env: dict[str, str]) -> dict[str, list[float]]:
     """Press space (pause, resume) and -/+ (volume) ``PRESSES`` times each during the hold; return the
     latencies in ms by key kind."""
     routine = write_material(folder)
-    capture = Capture("room")
+    capture = Capture(SimpleNamespace(env={}, rate_hz=RATE_HZ), "room")    # the device is in os.environ
     time.sleep(0.5)
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([companion, "play", str(routine), "--device", "companion_room"], stdin=slave,
-                            stdout=slave, stderr=slave, env=env)
-    output: list[bytes] = []
-    threading.Thread(target=_drain, args=(master, output), daemon=True).start()
     presses: list[tuple[str, float]] = []
     try:
-        deadline = time.monotonic() + 30
-        while b"Playing" not in b"".join(output):
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit(f"companion play did not start: {b''.join(output)[-500:]!r}")
-            time.sleep(0.01)
-        time.sleep(8.0)                              # fade-in and the one line are over: a steady tone
-        for _ in range(PRESSES):
-            for key, kind, settle_s in ((b"-", "volume", 1.0), (b"=", "volume", 1.0), (b" ", "pause", 1.5),
-                                        (b" ", "resume", 2.0)):
-                presses.append((kind, time.monotonic()))
-                os.write(master, key)
-                time.sleep(settle_s)
-        os.write(master, b"q")
-        proc.wait(timeout=30)
+        with PtyPlayer(companion, [str(routine), "--device", "companion_room"], env) as player:
+            player.wait_for(b"Playing", timeout_s=30)
+            time.sleep(8.0)                          # fade-in and the one line are over: a steady tone
+            for _ in range(PRESSES):
+                for key, kind, settle_s in ((b"-", "volume", 1.0), (b"=", "volume", 1.0),
+                                            (b" ", "pause", 1.5), (b" ", "resume", 2.0)):
+                    presses.append((kind, time.monotonic()))
+                    player.press(key)
+                    time.sleep(settle_s)
+            player.press(b"q")
+            player.proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(slave)
-        os.close(master)
         time.sleep(0.3)
-        samples, ends, arrivals = capture.stop()
-    return _latencies(samples, ends, arrivals, presses)
+        samples = capture.stop()[:, 0]
+    return _latencies(samples, capture.ends, capture.arrivals, presses)
 
 
 def _latencies(samples: np.ndarray, ends: np.ndarray, arrivals: np.ndarray,

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.livekit import Capture, drain_into  # noqa: F401  (test modules import them from here too)
+
 ROOT = Path(__file__).resolve().parent.parent
 VIRTUAL_SOUND = ROOT / "scripts" / "virtual-sound.sh"
 
@@ -81,57 +83,6 @@ class VirtualSound:
                 time.sleep(0.3)
                 proc.terminate()
                 proc.wait(timeout=5)
-
-
-def drain_into(fd: int, chunks: list[bytes]) -> None:
-    """Read ``fd`` (a pipe or a pseudo terminal's master) into ``chunks`` until it closes: run it on a
-    thread so that a child writing to it never blocks."""
-    while True:
-        try:
-            data = os.read(fd, 4096)
-        except OSError:
-            return
-        if not data:
-            return
-        chunks.append(data)
-
-
-class Capture:
-    """parec on a sink's monitor, read through a pipe with the arrival time of every chunk.
-
-    ``t0`` is the monotonic time of the capture's first frame: the smallest (arrival time - frames before
-    the chunk / rate) over all chunks, so process start-up and scheduling delays drop out.
-    """
-
-    def __init__(self, virtual_sound, sink: str) -> None:
-        import os
-        import subprocess
-        import threading
-
-        self._proc = subprocess.Popen(["parec", f"--device={sink}.monitor", "--raw", "--format=float32le",
-                                       f"--rate={virtual_sound.rate_hz}", "--channels=2", "--latency-msec=10"],
-                                      stdout=subprocess.PIPE, env={**os.environ, **virtual_sound.env})
-        self._rate_hz = virtual_sound.rate_hz
-        self._data = bytearray()
-        self.t0 = float("inf")
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        import time
-
-        while chunk := self._proc.stdout.read1(65536):
-            arrived = time.monotonic()
-            frames_before = len(self._data) // 8
-            self._data += chunk
-            self.t0 = min(self.t0, arrived - (frames_before + len(chunk) // 8) / self._rate_hz)
-
-    def stop(self) -> np.ndarray:
-        self._proc.terminate()
-        self._proc.wait(timeout=5)
-        self._reader.join(timeout=5)
-        usable = len(self._data) - len(self._data) % 8
-        return np.frombuffer(bytes(self._data[:usable]), dtype="<f4").reshape(-1, 2)
 
 
 @pytest.fixture(scope="session", autouse=True)

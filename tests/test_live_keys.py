@@ -12,8 +12,6 @@ properly. Gains applied where content is rendered ahead (as before) are heard af
 from __future__ import annotations
 
 import os
-import pty
-import subprocess
 import sys
 import threading
 import time
@@ -21,7 +19,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import Capture, drain_into
+from tests.livekit import Capture, PtyPlayer
 
 sf = pytest.importorskip("soundfile")
 
@@ -79,33 +77,21 @@ def test_pause_and_volume_are_heard_well_under_a_second(virtual_sound, tmp_path)
 
     capture = Capture(virtual_sound, "room")
     time.sleep(0.5)
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([COMPANION, "play", str(tmp_path / "keys.toml"), "--device", "companion_room"],
-                            stdin=slave, stdout=slave, stderr=slave, env=env)
-    output: list[bytes] = []
-    threading.Thread(target=drain_into, args=(master, output), daemon=True).start()
     try:
-        deadline = time.monotonic() + 30
-        while b"Playing" not in b"".join(output):
-            assert time.monotonic() < deadline and proc.poll() is None, b"".join(output)[-300:]
-            time.sleep(0.01)
-        time.sleep(8.0)                        # past the fade-in and the one line: a steady tone
-        pressed = {}
-        for key, kind in ((b"-", "volume"), (b" ", "pause")):
-            pressed[kind] = time.monotonic()
-            os.write(master, key)
-            time.sleep(1.5)
-        os.write(master, b"q")
-        proc.wait(timeout=30)
+        with PtyPlayer(COMPANION, [str(tmp_path / "keys.toml"), "--device", "companion_room"], env) as player:
+            player.wait_for(b"Playing", timeout_s=30)
+            time.sleep(8.0)                    # past the fade-in and the one line: a steady tone
+            pressed = {}
+            for key, kind in ((b"-", "volume"), (b" ", "pause")):
+                pressed[kind] = time.monotonic()
+                player.press(key)
+                time.sleep(1.5)
+            player.press(b"q")
+            player.proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(slave)
-        os.close(master)
         time.sleep(0.3)
         audio = capture.stop()
-    assert proc.returncode == 0, b"".join(output)[-300:]
+    assert player.proc.returncode == 0, player.output[-300:]
     levels = period_levels_db(audio[:, 0])
     for kind, at in pressed.items():
         heard_s = first_change_s(levels, at - capture.t0)
