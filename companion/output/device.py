@@ -1,7 +1,8 @@
 """The sound devices PortAudio offers, which one a session plays on, and how large a buffer to ask of it.
 
-The only place (with companion.output.stream) that imports sounddevice, and only when playback or a
-device listing is asked for, so ``companion render`` works on a machine without PortAudio. No PortAudio
+sounddevice is imported (through ``companion.sound_devices``, which lists and picks devices for recording
+too) only when playback or a device listing is asked for, so ``companion render`` works on a machine
+without PortAudio. No PortAudio
 library or no output device at all raises ``DeviceError`` with one line naming the package to install and
 saying that ``companion render -o FILE`` works without a device; a device name that matches none or
 several raises ``BadInputError`` listing the choices.
@@ -12,11 +13,11 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from dataclasses import dataclass
 from types import ModuleType
 
 from companion import CHANNELS, ENGINE_RATE_HZ
 from companion.errors import BadInputError, DeviceError
+from companion.sound_devices import SoundDevice, import_sounddevice, list_devices, pick_device
 from companion.terminal.console import STDERR_LOCK
 
 NO_DEVICE_MESSAGE = (
@@ -35,11 +36,7 @@ NO_PORTAUDIO_MESSAGE = (
 
 def sounddevice_module() -> ModuleType:
     """Import sounddevice on first use; a missing PortAudio library becomes a DeviceError."""
-    try:
-        import sounddevice
-    except OSError as err:          # "PortAudio library not found"
-        raise DeviceError(NO_PORTAUDIO_MESSAGE) from err
-    return sounddevice
+    return import_sounddevice(NO_PORTAUDIO_MESSAGE)
 
 
 def warm_up() -> None:
@@ -60,37 +57,16 @@ def warm_up() -> None:
     atexit.register(thread.join, 10.0)
 
 
-@dataclass(frozen=True)
-class OutputDevice:
-    index: int
-    name: str
-    hostapi: str
-    channels: int
-    default_rate_hz: int
-    is_default: bool
-
-    def describe(self) -> str:
-        return f"{self.index}: {self.name} ({self.hostapi})"
+OutputDevice = SoundDevice       # a device that can play (``channels``: its output channels)
 
 
 def list_output_devices() -> list[OutputDevice]:
     """Every device PortAudio can play to, in PortAudio's order. May be empty."""
     sd = sounddevice_module()
     try:
-        devices = sd.query_devices()
-        hostapis = sd.query_hostapis()
-        default_out = sd.default.device[1]
+        return list_devices(sd, "output")
     except sd.PortAudioError as err:
         raise DeviceError(NO_DEVICE_MESSAGE) from err
-    if default_out is None or default_out < 0:
-        default_out = next((int(h["default_output_device"]) for h in hostapis
-                            if h["default_output_device"] >= 0), -1)
-    return [
-        OutputDevice(index=int(d["index"]), name=str(d["name"]), hostapi=str(hostapis[d["hostapi"]]["name"]),
-                     channels=int(d["max_output_channels"]), default_rate_hz=int(d["default_samplerate"]),
-                     is_default=int(d["index"]) == default_out)
-        for d in devices if d["max_output_channels"] > 0
-    ]
 
 
 def resolve_device(spec: str | int | None = None, named_by: str = "--device") -> OutputDevice:
@@ -103,20 +79,7 @@ def resolve_device(spec: str | int | None = None, named_by: str = "--device") ->
     devices = list_output_devices()
     if not devices:
         raise DeviceError(NO_DEVICE_MESSAGE)
-    if spec is None or str(spec).strip() == "":
-        return next((d for d in devices if d.is_default), devices[0])
-    text = str(spec).strip()
-    if text.isdigit():
-        matches = [d for d in devices if d.index == int(text)]
-    else:
-        exact = [d for d in devices if d.name.lower() == text.lower()]
-        matches = exact or [d for d in devices if text.lower() in d.name.lower()]
-    if len(matches) == 1:
-        return matches[0]
-    choices = "; ".join(d.describe() for d in (matches or devices))
-    why = "matches several output devices" if matches else "is not an output device"
-    raise BadInputError(f"{named_by} {text!r} {why}; choose an index or part of a name from: {choices}",
-                        hint="`companion devices` lists them")
+    return pick_device(devices, spec, named_by=named_by, direction="output")
 
 
 def preferred_rate_hz(device: OutputDevice) -> int:

@@ -9,12 +9,12 @@ callback is the only writer of the count, and the main thread only reads below i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
 
-from companion.errors import BadInputError, DeviceError
+from companion.errors import DeviceError
+from companion.sound_devices import SoundDevice, import_sounddevice, list_devices, pick_device
 
 RATE_HZ = 48_000
 MAX_TAKE_S = 120.0            # a take stops by itself after this: a line is seconds long
@@ -27,42 +27,20 @@ NO_PORTAUDIO_MESSAGE = ("the PortAudio library is not installed, so companion ca
                         "FOLDER` uses recordings made elsewhere")
 
 
-@dataclass(frozen=True)
-class InputDevice:
-    index: int
-    name: str
-    hostapi: str
-    channels: int
-    default_rate_hz: int
-    is_default: bool
-
-    def describe(self) -> str:
-        return f"{self.index}: {self.name} ({self.hostapi})"
+InputDevice = SoundDevice        # a device that can record (``channels``: its input channels)
 
 
 def _sounddevice() -> ModuleType:
-    try:
-        import sounddevice
-    except OSError as err:
-        raise DeviceError(NO_PORTAUDIO_MESSAGE) from err
-    return sounddevice
+    return import_sounddevice(NO_PORTAUDIO_MESSAGE)
 
 
 def list_input_devices() -> list[InputDevice]:
     """Every device PortAudio can record from, in PortAudio's order. May be empty."""
     sd = _sounddevice()
     try:
-        devices = sd.query_devices()
-        hostapis = sd.query_hostapis()
-        default_in = sd.default.device[0]
+        return list_devices(sd, "input")
     except sd.PortAudioError:
         return []
-    if default_in is None or default_in < 0:
-        default_in = next((int(h["default_input_device"]) for h in hostapis if h["default_input_device"] >= 0), -1)
-    return [InputDevice(index=int(d["index"]), name=str(d["name"]), hostapi=str(hostapis[d["hostapi"]]["name"]),
-                        channels=int(d["max_input_channels"]), default_rate_hz=int(d["default_samplerate"]),
-                        is_default=int(d["index"]) == default_in)
-            for d in devices if d["max_input_channels"] > 0]
 
 
 def resolve_input(spec: str | None) -> InputDevice:
@@ -71,19 +49,7 @@ def resolve_input(spec: str | None) -> InputDevice:
     devices = list_input_devices()
     if not devices:
         raise DeviceError(NO_INPUT_MESSAGE)
-    if spec is None or not str(spec).strip():
-        return next((d for d in devices if d.is_default), devices[0])
-    text = str(spec).strip()
-    if text.isdigit():
-        matches = [d for d in devices if d.index == int(text)]
-    else:
-        matches = ([d for d in devices if d.name.lower() == text.lower()]
-                   or [d for d in devices if text.lower() in d.name.lower()])
-    if len(matches) == 1:
-        return matches[0]
-    why = "matches several input devices" if matches else "is not an input device"
-    raise BadInputError(f"--input {text!r} {why}; choose from: " + "; ".join(d.describe() for d in matches or devices),
-                        hint="`companion devices` lists them")
+    return pick_device(devices, spec, named_by="--input", direction="input")
 
 
 class Recorder:
