@@ -68,8 +68,12 @@ def decode(path: Path) -> Decoded:
 
 @pytest.fixture(scope="module", params=TRACK_PATHS, ids=lambda path: path.stem)
 def track(request) -> Decoded:
-    """One shipped track, decoded once for all the checks on it (pytest groups tests by this param)."""
-    return decode(request.param)
+    """One shipped track, decoded once for all the checks on it (pytest groups tests by this param); its
+    pitch/spectrum profile is taken from the same decode and kept for the ``profiles`` fixture, so no
+    track is decoded twice (decoding is most of this file's time)."""
+    decoded = decode(request.param)
+    _PROFILES[decoded.path] = profile(decoded.path, decoded.audio)
+    return decoded
 
 
 @pytest.fixture(scope="module", params=CHIME_PATHS, ids=lambda path: path.stem)
@@ -369,11 +373,11 @@ class Profile:
     onset_rise_db: float         # 99th percentile of the 0.6-2.4 kHz level's rise over 100 ms
 
 
-def profile(path: Path) -> Profile:
-    """Pitch profile, spectrum and onsets of the middle EXCERPT_S of a track (mono sum)."""
-    info = sf.info(str(path))
-    start = max(0, int((info.duration - EXCERPT_S) / 2 * RATE_HZ))
-    audio, _ = sf.read(str(path), start=start, frames=int(EXCERPT_S * RATE_HZ), dtype="float64", always_2d=True)
+def profile(path: Path, decoded: np.ndarray) -> Profile:
+    """Pitch profile, spectrum and onsets of the middle EXCERPT_S of a track (mono sum), from the whole
+    track ``decoded`` (float32 as sf.read gives it: the same samples a float64 read gives, widened)."""
+    start = max(0, (len(decoded) - int(EXCERPT_S * RATE_HZ)) // 2)
+    audio = decoded[start: start + int(EXCERPT_S * RATE_HZ)].astype(np.float64)
     mono = audio.sum(axis=1)
     freqs_hz, _, spectrum = signal.stft(mono, RATE_HZ, nperseg=16384, noverlap=8192)   # 2.9 Hz bins
     power = (np.abs(spectrum) ** 2).mean(axis=1)
@@ -400,9 +404,14 @@ def spectral_similarity(a: Profile, b: Profile) -> float:
     return float(np.corrcoef(a.bands_db, b.bands_db)[0, 1])
 
 
+_PROFILES: dict[Path, Profile] = {}     # filled by the ``track`` fixture as each track is decoded
+
+
 @pytest.fixture(scope="module")
 def profiles() -> list[Profile]:
-    return [profile(path) for path in TRACK_PATHS]
+    """Every track's profile: those the per-track checks already took, the rest (when only these tests
+    run) from a decode of their own."""
+    return [_PROFILES.get(path) or profile(path, decode(path).audio) for path in TRACK_PATHS]
 
 
 def _mean_similarity(profiles: list[Profile], first: str, second: str) -> float:

@@ -30,16 +30,26 @@ def session_for(folder, music, prefix="v", **session):
     return build_session(load_routine(kit.three_steps(folder, prefix, **session)), music=sources, seed=3)
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple:
+    """The material and its render in 48,000-frame blocks, made once for the block-size tests below
+    (each test renders its own session from the same files and seed, with a cache of its own)."""
+    folder = kit.make_material(tmp_path_factory.mktemp("block-sizes"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COMPANION_CACHE_DIR", str(folder / "reference-cache"))
+        return folder, kit.render_all(session_for(folder, "noise"), 48_000)
+
+
 @pytest.mark.parametrize("block", [64, 65, 1024, 8193])
-def test_any_block_size_gives_the_same_samples(material, block):
-    reference = kit.render_all(session_for(material, "noise"), 48_000)
+def test_any_block_size_gives_the_same_samples(reference, block):
+    material, reference = reference
     other = kit.render_all(session_for(material, "noise"), block)
     assert other.shape == reference.shape
     np.testing.assert_allclose(other, reference, rtol=0, atol=1e-6)
 
 
-def test_single_frame_blocks_across_an_onset_give_the_same_samples(material):
-    reference = kit.render_all(session_for(material, "noise"), 48_000)
+def test_single_frame_blocks_across_an_onset_give_the_same_samples(reference):
+    material, reference = reference
     session = session_for(material, "noise")
     onset = session.timeline.voice[0].start
     # Big blocks up to 0.05 s before the first word, then 4,800 single frames, then big blocks again.
