@@ -14,6 +14,7 @@ import itertools
 import json
 import shutil
 import subprocess
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -66,12 +67,27 @@ def decode(path: Path) -> Decoded:
     return Decoded(path, audio)
 
 
+_DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode-ahead")
+_DECODING: dict[Path, Future] = {}
+
+
+def _decode_ahead(path: Path) -> Future:
+    if path not in _DECODING:
+        _DECODING[path] = _DECODER.submit(decode, path)
+    return _DECODING[path]
+
+
 @pytest.fixture(scope="module", params=TRACK_PATHS, ids=lambda path: path.stem)
 def track(request) -> Decoded:
     """One shipped track, decoded once for all the checks on it (pytest groups tests by this param); its
     pitch/spectrum profile is taken from the same decode and kept for the ``profiles`` fixture, so no
-    track is decoded twice (decoding is most of this file's time)."""
-    decoded = decode(request.param)
+    track is decoded twice. Decoding is most of this file's time: the next track is decoded on a worker
+    thread (libsndfile lets go of the GIL) while this one is checked, on the machine's other core."""
+    decoded = _decode_ahead(request.param).result()
+    del _DECODING[request.param]
+    following = TRACK_PATHS.index(request.param) + 1
+    if following < len(TRACK_PATHS):
+        _decode_ahead(TRACK_PATHS[following])
     _PROFILES[decoded.path] = profile(decoded.path, decoded.audio)
     return decoded
 
