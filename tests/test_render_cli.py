@@ -205,7 +205,7 @@ def test_a_voice_only_session_comes_out_at_the_loudness_asked_for(tmp_path):
     import pyloudnorm
 
     out = tmp_path / "voice.wav"
-    result = companion("render", "quick-reset", "--music", "none", "-o", str(out),
+    result = companion("render", "quick-reset", "--music", "none", "--minutes", "3.8", "-o", str(out),   # shortest
                        env_extra={"COMPANION_CACHE_DIR": str(tmp_path / "cache")})
     assert result.returncode == 0, result.stderr
     audio, rate = soundfile.read(str(out), dtype="float64")
