@@ -87,16 +87,19 @@ class VirtualSound:
 
 @pytest.fixture(scope="session", autouse=True)
 def private_journal(tmp_path_factory) -> Path:
-    """Every test (and every CLI it runs) writes its practice journal to a private folder, never the
-    user's own data folder. Tests that look at the journal set their own ``COMPANION_DATA_DIR``."""
-    folder = tmp_path_factory.mktemp("journal-data")
-    saved = os.environ.get("COMPANION_DATA_DIR")
-    os.environ["COMPANION_DATA_DIR"] = str(folder)
-    yield folder
-    if saved is None:
-        os.environ.pop("COMPANION_DATA_DIR", None)
-    else:
-        os.environ["COMPANION_DATA_DIR"] = saved
+    """Every test (and every CLI it runs) keeps its practice journal, music-library cache, voice cache and
+    settings in private folders, never the user's own (a test run once wrote ~/.cache/companion). Tests
+    that look at one of them set their own ``COMPANION_*_DIR``; this is the journal's folder."""
+    folders = {name: tmp_path_factory.mktemp(name.lower()) for name in
+               ("COMPANION_DATA_DIR", "COMPANION_CACHE_DIR", "COMPANION_CONFIG_DIR")}
+    saved = {name: os.environ.get(name) for name in folders}
+    os.environ.update({name: str(folder) for name, folder in folders.items()})
+    yield folders["COMPANION_DATA_DIR"]
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
