@@ -38,6 +38,7 @@ def run(*args):
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("COMPANION_CACHE_DIR", raising=False)   # this test reads the XDG default
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 

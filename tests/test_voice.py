@@ -39,6 +39,7 @@ def tone_file(path, seconds=1.0, rate=24_000):
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("COMPANION_CACHE_DIR", raising=False)   # this test reads the XDG default
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return tmp_path / "cache" / "companion" / "voice"
 

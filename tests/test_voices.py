@@ -37,6 +37,7 @@ def builtin_texts() -> set[str]:
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("COMPANION_CACHE_DIR", raising=False)   # this test reads the XDG default
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("COMPANION_CACHE_DIR", str(tmp_path / "cache" / "companion"))
     monkeypatch.setenv("COMPANION_CONFIG_DIR", str(tmp_path / "config"))
