@@ -76,9 +76,8 @@ class InProcessDecoder:
         if start_s > 0:
             sound.seek(min(int(round(start_s * sound.samplerate)), sound.frames))
         self._chunk = max(1, int(CHUNK_S * sound.samplerate))
-        # The file's own channels are resampled (a mono file once, then copied to both sides: half the work).
         self._resampler = (None if sound.samplerate == rate_hz else
-                           soxr.ResampleStream(sound.samplerate, rate_hz, sound.channels, dtype="float32", quality="HQ"))
+                           soxr.ResampleStream(sound.samplerate, rate_hz, CHANNELS, dtype="float32", quality="HQ"))
         self._fifo = FrameFifo()
         self._ready = threading.Condition()
         self._ahead = int(READ_AHEAD_S * rate_hz)
@@ -99,10 +98,10 @@ class InProcessDecoder:
                         return
                 block = self._sound.read(self._chunk, dtype="float32", always_2d=True)
                 last = len(block) < self._chunk
-                if self._resampler is not None:
-                    block = self._resampler.resample_chunk(block, last=last)
                 if block.shape[1] == 1:
                     block = np.repeat(block, CHANNELS, axis=1)
+                if self._resampler is not None:
+                    block = self._resampler.resample_chunk(block, last=last)
                 with self._ready:
                     self._fifo.push(block)
                     self._ready.notify_all()
