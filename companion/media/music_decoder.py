@@ -29,7 +29,7 @@ from companion.media.loudness import IN_PROCESS_FORMATS
 
 CHUNK_S = 1.0           # source audio decoded and resampled per step (~0.4 MB: cache-friendly for soxr)
 READ_AHEAD_S = 8.0      # decoded frames kept ahead of the reader (~3 MB at 48 kHz)
-PREFILL_MAX_S = 30.0    # most a prefill decodes ahead (~11 MB at 48 kHz; see ``prefill``)
+PREFILL_MAX_S = 60.0    # most a prefill decodes ahead (~23 MB at 48 kHz; see ``prefill``)
 _PREFILL_POLL_S = 0.05  # how often a waiting prefill looks at its stop event
 
 
@@ -133,9 +133,8 @@ class InProcessDecoder:
         plays, the next one is decoded on the other core (two decoder threads overlap at every track
         change, as two ffmpeg children did), so the track change never waits on one decoder. At most
         ``PREFILL_MAX_S``: this thread decodes as fast as ffmpeg did, and keeps decoding after the prefill,
-        so the music stream's 175 s (sized for ffmpeg) would only cost memory (60-min render maxrss 215 MB
-        with it; 102 / 121 / 151 MB with 30 / 60 / 90 s: the peak is a track change, when the next
-        track's prefill sits beside the current track's read-ahead)."""
+        so the music stream's 175 s (sized for ffmpeg) would only cost memory (maxrss 215 MB vs 145 MB
+        measured with it; ~100-150 MB with 30-90 s)."""
         frames = min(frames, int(PREFILL_MAX_S * self.rate_hz))
         with self._ready:
             self._ahead = max(self._ahead, frames)
