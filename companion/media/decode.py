@@ -4,8 +4,7 @@ Short clips (narration, chimes) are decoded in-process with libsndfile (soundfil
 process per clip costs ~75 ms — and resampled with soxr. Formats libsndfile cannot read (m4a/aac, wma)
 fall back to pydub, which runs ffmpeg once for the clip.
 
-Music libsndfile cannot read (mp3, m4a, ...; WAV, FLAC, AIFF and Ogg are decoded in-process by
-``music_decoder``) streams through ``ffmpeg -f f32le -ac 2 -ar RATE -`` (resampled by ffmpeg's swr):
+Music of any length streams through ``ffmpeg -f f32le -ac 2 -ar RATE -`` (resampled by ffmpeg's swr):
 memory stays bounded, the first block arrives in tens of milliseconds, and decoding runs on another core
 in parallel with the mixer. The pipe is enlarged (up to 1 MiB, ~2.7 s of audio) so ffmpeg can run ahead,
 and the mixer reads it straight into its arrays. The next track's decoder can ``prefill`` a bounded buffer

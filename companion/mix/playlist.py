@@ -27,7 +27,6 @@ import numpy as np
 from companion import CHANNELS, dsp
 from companion.errors import CompanionError
 from companion.media.decode import FrameFifo, StreamDecoder
-from companion.media.music_decoder import InProcessDecoder, open_music_decoder
 
 log = logging.getLogger("companion")
 
@@ -46,7 +45,7 @@ PREFILL_S = 175.0
 @dataclass
 class _Opened:
     path: Path
-    decoder: InProcessDecoder | StreamDecoder
+    decoder: StreamDecoder
     gain: float
     produced: int = 0
 
@@ -131,7 +130,7 @@ class MusicStream:
             try:
                 lufs = self._loudness_of(path)
                 gain_db = float(np.clip(np.nan_to_num(self.target_lufs - lufs, nan=0.0), -40.0, self._max_gain_db))
-                decoder = open_music_decoder(path, self.rate_hz)
+                decoder = StreamDecoder(path, self.rate_hz)
             except CompanionError as err:
                 self._skip(path, str(err))
                 continue
