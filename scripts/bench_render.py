@@ -103,7 +103,8 @@ with open(result, "w") as f:
 def _tree_memory_mb(root: int) -> tuple[float, float]:
     """Summed PSS and summed USS of ``root``'s descendants (not ``root``), in MB.
 
-    PSS counts a shared page as 1/N for each of the N processes mapping it, machine-wide: the same tree
+    Children not yet exec'd are left out (``_pre_exec_children``). PSS counts a shared page as 1/N for
+    each of the N processes mapping it, machine-wide: the same tree
     reads lower while other programs (another engineer's Python, a test suite) map the same libraries, so
     PSS ratios between two runs move with the machine's other load. USS (private pages only: the decoded
     audio, numpy buffers, ffmpeg's own heap) does not depend on other processes; it is the figure to
@@ -128,7 +129,7 @@ def _tree_memory_mb(root: int) -> tuple[float, float]:
                 tree.add(child)
                 frontier.append(child)
     pss_kb = uss_kb = 0
-    for pid in tree:
+    for pid in tree - _pre_exec_children(tree, parents):
         try:
             with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
                 for line in f:
@@ -139,6 +140,21 @@ def _tree_memory_mb(root: int) -> tuple[float, float]:
         except OSError:
             continue
     return pss_kb / 1024.0, uss_kb / 1024.0
+
+
+def _pre_exec_children(tree: set[int], parents: dict[int, int]) -> set[int]:
+    """Processes of ``tree`` still running their parent's program: a child between vfork (or fork) and
+    exec. Python's subprocess starts ffmpeg with vfork, so until ffmpeg's exec (a few ms, longer under
+    load) the child shares the parent's memory and its smaps report the parent's ~120 MB again: a sample
+    landing there counted companion twice (a 60-min render starts 13 decoders, a 10-min one 3, hence the
+    60/10-min tree ratio of 1.56-1.68 in some runs, 1.03 in others). Such a child owns nothing yet."""
+    def exe(pid: int) -> str | None:
+        try:
+            return os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            return None
+    return {pid for pid in tree if parents.get(pid) in tree and exe(pid) is not None
+            and exe(pid) == exe(parents[pid])}
 
 
 def measure(name: str, cmd: list[str], *, env: dict[str, str] | None = None, stdout=None,
