@@ -10,13 +10,15 @@
    for the ffmpeg grandchild, from the child's ``RUSAGE_CHILDREN``.
 2. An ambient session of ``--ambient-hours`` (built-in music, looped) rendered block by block: memory
    sampled every 10 minutes of audio must stay flat.
-3. ``companion music scan`` over 1,000 small generated files, cold (empty cache) and warm (unchanged),
+3. ``companion music scan`` over 1,000 generated one-second files (WAV, or MP3 with ``--scan-format mp3``),
+   cold (empty cache) and warm (unchanged),
    as a person runs it (a fresh ``companion`` process each time, interpreter start included).
 
 Prints one table and the ratios. Inputs are cached in the work folder between runs.
 
     python scripts/bench_library.py                       # everything (pydub needs ~6 GB for 3 hours)
     python scripts/bench_library.py --hours 1 --skip-pydub
+    python scripts/bench_library.py --scan-only --scan-format mp3   # music scan of 1,000 one-second MP3s
 """
 
 from __future__ import annotations
@@ -59,22 +61,25 @@ def long_mp3(work: Path, hours: float) -> Path:
     return path
 
 
-def small_files(work: Path, count: int) -> Path:
-    """``count`` small WAV files (2-4 s tones) in album folders of 100."""
+def small_files(work: Path, count: int, fmt: str = "wav") -> Path:
+    """``count`` one-second files (tones, 22.05 kHz stereo) in album folders of 100, as WAV or MP3 (each
+    MP3 made by its own ffmpeg: ~0.1 s a file, once)."""
     import soundfile as sf
 
-    folder = work / f"scan-{count}"
+    folder = work / f"scan-{count}-{fmt}-1s"
     done = folder / ".complete"
     if done.exists():
         return folder
-    rng = np.random.default_rng(5)
+    t = np.arange(22050) / 22050
     for index in range(count):
         sub = folder / f"album {index // 100:02d}"
         sub.mkdir(parents=True, exist_ok=True)
-        seconds = 2 + rng.random() * 2
-        t = np.arange(int(seconds * 22050)) / 22050
         tone = (0.1 * np.sin(2 * np.pi * (200 + index) * t)).astype(np.float32)
-        sf.write(sub / f"track {index:04d}.wav", np.stack([tone, tone], 1), 22050, subtype="PCM_16")
+        wav = sub / f"track {index:04d}.wav"
+        sf.write(wav, np.stack([tone, tone], 1), 22050, subtype="PCM_16")
+        if fmt == "mp3":
+            _ffmpeg("-i", str(wav), "-b:a", "128k", str(wav.with_suffix(".mp3")))
+            wav.unlink()
     done.write_text("ok")
     return folder
 
@@ -184,24 +189,9 @@ def timed_command(args: list[str], env: dict[str, str]) -> float:
 
 # ---------------------------------------------------------------------------------------------- main
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="folder for generated inputs")
-    parser.add_argument("--hours", type=float, default=3.0, help="length of the long MP3")
-    parser.add_argument("--files", type=int, default=1000, help="files in the scan folder")
-    parser.add_argument("--skip-pydub", action="store_true", help="leave out pydub (it needs ~2 GB an hour)")
-    parser.add_argument("--ambient-hours", type=float, default=3.0,
-                        help="render an ambient session this long and watch its memory (0: leave out)")
-    args = parser.parse_args()
-    args.work.mkdir(parents=True, exist_ok=True)
-
-    print(f"inputs in {args.work} ...", flush=True)
+def long_files(args, cache: Path, env: dict[str, str], rows: list) -> tuple[dict, dict, dict, dict, dict | None]:
+    """Parts 1 and 2: the long MP3 streamed, analysed, loaded by pydub; the ambient session's memory."""
     mp3 = long_mp3(args.work, args.hours)
-    folder = small_files(args.work, args.files)
-    cache = Path(tempfile.mkdtemp(prefix="cache-", dir=args.work))
-    env = {"COMPANION_CACHE_DIR": str(cache)}
-
-    rows: list[tuple[str, str, str]] = []
     first = measure("stream-first", mp3, env)
     rows.append((f"companion stream, first block ({args.hours:g} h mp3)", f"{first['first_block_s'] * 1000:.0f} ms",
                  f"{first['maxrss_mb']:.0f} MB (ffmpeg {first['children_maxrss_mb']:.0f} MB)"))
@@ -227,13 +217,38 @@ def main() -> None:
         rows.append((f"ambient session, {args.ambient_hours:g} h rendered", f"{ambient['render_s']:.1f} s",
                      f"{ambient['maxrss_mb']:.0f} MB peak; every 10 min {min(rss):.0f}-{max(rss):.0f} MB"))
 
+    return first, whole, quick, full, pydub
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="folder for generated inputs")
+    parser.add_argument("--hours", type=float, default=3.0, help="length of the long MP3")
+    parser.add_argument("--files", type=int, default=1000, help="files in the scan folder")
+    parser.add_argument("--scan-format", choices=("wav", "mp3"), default="wav",
+                        help="the scan folder's files: wav (read in-process) or mp3 (one ffmpeg each)")
+    parser.add_argument("--scan-only", action="store_true", help="only the music scan (part 3)")
+    parser.add_argument("--skip-pydub", action="store_true", help="leave out pydub (it needs ~2 GB an hour)")
+    parser.add_argument("--ambient-hours", type=float, default=3.0,
+                        help="render an ambient session this long and watch its memory (0: leave out)")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    print(f"inputs in {args.work} ...", flush=True)
+    folder = small_files(args.work, args.files, args.scan_format)
+    cache = Path(tempfile.mkdtemp(prefix="cache-", dir=args.work))
+    env = {"COMPANION_CACHE_DIR": str(cache)}
+    rows: list[tuple[str, str, str]] = []
+    first = whole = quick = full = pydub = None
+    if not args.scan_only:
+        first, whole, quick, full, pydub = long_files(args, cache, env, rows)
     companion = [sys.executable, "-c", "import sys; from companion.cli import main; sys.argv[0] = 'companion'; main()",
                  "music", "scan", str(folder)]
     scan_env = {"COMPANION_CACHE_DIR": str(cache / "scan")}
     cold = timed_command(companion, scan_env)
     warm = timed_command(companion, scan_env)
-    rows.append((f"music scan, {args.files} files, cold", f"{cold:.1f} s", f"{args.files / cold:.0f} files/s"))
-    rows.append((f"music scan, {args.files} files, warm", f"{warm:.2f} s", "target < 2 s (process start included)"))
+    rows.append((f"music scan, {args.files} one-second {args.scan_format} files, cold", f"{cold:.1f} s", f"{args.files / cold:.0f} files/s"))
+    rows.append((f"music scan, {args.files} one-second {args.scan_format} files, warm", f"{warm:.2f} s", "target < 2 s (process start included)"))
 
     width = max(len(r[0]) for r in rows)
     print(f"\n{'what':<{width}}  {'time':>10}  memory / rate")
@@ -245,7 +260,8 @@ def main() -> None:
         print(f"  peak RSS:    pydub / companion = {pydub['maxrss_mb'] / first['maxrss_mb']:.0f}x more "
               f"(whole-file stream: {pydub['maxrss_mb'] / whole['maxrss_mb']:.0f}x)")
     print(f"  scan: cold / warm = {cold / warm:.0f}x")
-    print(f"  loudness: full analysis {full['x_realtime']:.0f}x real time; first look {quick['analyse_s']:.2f} s")
+    if full and quick:
+        print(f"  loudness: full analysis {full['x_realtime']:.0f}x real time; first look {quick['analyse_s']:.2f} s")
     print(f"  (load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 

@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,17 +267,35 @@ def _pump(session: Session, block: np.ndarray, sink: Callable[[np.ndarray, int],
           progress: Progress | None, stop: StopFlag) -> int:
     """Render the session block by block into ``sink(audio, first_frame)``; return the frames written.
 
-    ``stop`` is checked before each block, so Ctrl-C ends the render within one block (~1 s of audio).
+    ``sink`` runs on a writer thread, one block behind the renderer, into two blocks used in turn: the
+    conversion to the file's samples and the write (numpy's loops, libsndfile and the pipe to an encoder
+    release the GIL) overlap the mixing of the next block, instead of following it on the same core. The
+    bytes written are the same. A sink's exception is raised here, at the next block. ``stop`` is checked
+    before each block, so Ctrl-C ends the render within one block (~1 s of audio).
     """
-    done = 0
-    while not session.finished:
-        stop.check()
-        written = session.render(block)
-        if written:
-            sink(block[:written], done)
-        done += written
-        if progress:
-            progress(done, session.timeline.end)
+    blocks = (block, np.empty_like(block))
+    done = turn = 0
+    pending: Future | None = None       # the previous block's write (into the other block)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="render-write") as writer:
+        try:
+            while not session.finished:
+                stop.check()
+                current = blocks[turn % 2]  # its write, two turns ago, was waited for last turn
+                turn += 1
+                written = session.render(current)
+                if pending is not None:
+                    pending.result()        # the other block is free again; a write error is raised here
+                    pending = None
+                if written:
+                    pending = writer.submit(sink, current[:written], done)
+                done += written
+                if progress:
+                    progress(done, session.timeline.end)
+            if pending is not None:
+                pending.result()
+        finally:
+            if pending is not None:
+                wait([pending])             # never leave a write running into a file being closed
     return done
 
 
