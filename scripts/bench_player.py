@@ -3,6 +3,7 @@
 
     python scripts/bench_player.py              # all five (~6 minutes)
     python scripts/bench_player.py --quick      # shorter runs (about 2 minutes), same figures
+    python scripts/bench_player.py --cpu-only   # only figure 2, split by thread and against the device path
 
 1. render cost per 1024-frame block of the default routine (mean, p99.9, max in microseconds)
 2. CPU share of one core while `companion play` plays the default routine, the ffmpeg decoder
@@ -89,6 +90,85 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def task_ticks(pid: int) -> dict[str, float]:
+    """CPU time in ticks of each thread of ``pid`` by thread id (from schedstat's nanoseconds on a CPU:
+    exact, where stat's utime/stime are sampled at each tick), and of each live child process
+    (recursively) by "child PID COMMAND"; reaped children under "reaped children"."""
+    ticks: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            on_cpu_ns = int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        ticks["main" if task.name == str(pid) else task.name] = on_cpu_ns * TICKS_HZ / 1e9
+    own = _stat(pid)
+    ticks["reaped children"] = int(own[13]) + int(own[14])
+    for child in _children(pid):
+        try:
+            name = Path(f"/proc/{child}/comm").read_text().strip()
+            ticks[f"child {child} {name}"] = round(cpu_seconds(child) * TICKS_HZ)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return ticks
+
+
+def breakdown(before: dict[str, float], after: dict[str, float], wall_s: float, threads: dict[str, str]) -> dict[str, float]:
+    """Per-role CPU share (% of one core) between two ``task_ticks`` samples; thread ids named by the
+    player's stats (unnamed threads: the main thread and PortAudio's/PulseAudio's own)."""
+    shares: dict[str, float] = {}
+    for key, end in after.items():
+        used = end - before.get(key, 0)
+        if used <= 0:
+            continue
+        if key.startswith("child "):
+            role = "ffmpeg children" if key.endswith("ffmpeg") else key.split(" ", 2)[2]
+        elif key == "reaped children":
+            role = "ffmpeg children"
+        else:
+            role = threads.get(key, key if key == "main" else "other threads (PortAudio/pulse)")
+        role = role.rstrip("_0123456789") if role.startswith(("clip-decode", "music-prepare")) else role
+        shares[role] = shares.get(role, 0.0) + used / TICKS_HZ / wall_s * 100
+    return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
+
+
+EMPTY_CALLBACK = """
+import sys, time, sounddevice as sd
+def callback(outdata, frames, time_info, status):
+    outdata.fill(0)
+with sd.OutputStream(samplerate=48000, blocksize=1024, channels=2, dtype="float32", latency=0.05,
+                     callback=callback):
+    time.sleep(float(sys.argv[1]))
+"""
+
+
+def floor_shares(seconds: float, folder: Path) -> dict[str, float]:
+    """The device path's own cost, the references the player's share is judged against (same buffer:
+    two 1024-frame periods, 42.7 ms): an empty Python callback through PortAudio's ALSA host API, and
+    aplay (C, ALSA's pulse plugin alone) playing silence through the same plugin."""
+    import soundfile
+
+    silence = folder / "silence.wav"
+    soundfile.write(silence, np.zeros((int((seconds + 5) * 48_000), 2), np.float32), 48_000, subtype="FLOAT")
+    commands = {
+        "empty PortAudio callback (Python)": [sys.executable, "-c", EMPTY_CALLBACK, str(seconds + 4)],
+        "aplay, same buffer": ["aplay", "-q", "-D", "default", "--buffer-time=42667", "--period-time=21333",
+                               str(silence)],
+    }
+    shares = {}
+    for name, command in commands.items():
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(2)
+            before, wall0 = task_ticks(proc.pid), time.monotonic()
+            time.sleep(seconds)
+            after = task_ticks(proc.pid)
+            shares[name] = (sum(after.values()) - sum(before.values())) / TICKS_HZ / (time.monotonic() - wall0) * 100
+        finally:
+            proc.kill()
+            proc.wait()
+    return shares
+
+
 def load() -> str:
     return f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
 
@@ -102,9 +182,11 @@ def play(seconds: float, stats: Path, *, measure_cpu_from: float | None = None) 
     cpu_share = None
     if measure_cpu_from is not None:
         time.sleep(measure_cpu_from)
-        cpu0, wall0 = cpu_seconds(proc.pid), time.monotonic()
+        cpu0, wall0, ticks0 = cpu_seconds(proc.pid), time.monotonic(), task_ticks(proc.pid)
         time.sleep(seconds - measure_cpu_from)
-        cpu_share = (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - wall0)
+        ticks1 = task_ticks(proc.pid)
+        wall_s = time.monotonic() - wall0
+        cpu_share = (cpu_seconds(proc.pid) - cpu0) / wall_s
     else:
         time.sleep(seconds)
     proc.send_signal(signal.SIGTERM)
@@ -115,6 +197,8 @@ def play(seconds: float, stats: Path, *, measure_cpu_from: float | None = None) 
     stats.unlink()
     figures["start_to_stream_s"] = figures["stream_started_unix"] - spawned
     figures["cpu_share"] = cpu_share
+    if cpu_share is not None:
+        figures["cpu_breakdown"] = breakdown(ticks0, ticks1, wall_s, figures.get("threads", {}))
     figures["exit_code"] = proc.returncode
     return figures
 
@@ -122,6 +206,7 @@ def play(seconds: float, stats: Path, *, measure_cpu_from: float | None = None) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--cpu-only", action="store_true", help="only the CPU share and its breakdown by part")
     args = parser.parse_args()
     quick = args.quick
 
@@ -134,8 +219,8 @@ def main() -> None:
             os.environ[key] = value.strip("'")
         busy = None
         try:
-            cost = render_cost(60 if quick else 300)
-            print(f"render cost per 1024-frame block ({cost['blocks']} blocks): mean {cost['mean_us']:.0f} us, "
+            cost = render_cost(60 if quick else 300) if not args.cpu_only else None
+            cost and print(f"render cost per 1024-frame block ({cost['blocks']} blocks): mean {cost['mean_us']:.0f} us, "
                   f"p99.9 {cost['p99_9_us']:.0f} us, max {cost['max_us']:.0f} us "
                   f"(block period {cost['block_period_us']:.0f} us)")
 
@@ -143,6 +228,12 @@ def main() -> None:
             cpu = play(30 if quick else 90, stats, measure_cpu_from=3)
             print(f"CPU share of one core while playing, ffmpeg children included: {cpu['cpu_share'] * 100:.2f} % "
                   f"(target <= 1 %; {load()})")
+            print("  by part: " + ", ".join(f"{role} {share:.2f} %" for role, share in cpu["cpu_breakdown"].items()))
+            floor = floor_shares(10 if quick else 30, tmp_path)
+            print("  the device path alone, same buffer: " + ", ".join(f"{name} {share:.2f} %"
+                                                                        for name, share in floor.items()))
+            if args.cpu_only:
+                return
 
             starts = [play(2.5, stats)["start_to_stream_s"] for _ in range(5)]
             print(f"process start to stream start: median {statistics.median(starts):.3f} s "

@@ -134,6 +134,8 @@ class Player:
         self._last_underrun_block = -1
         self._blocks = 0
         self._callback_max_s = 0.0
+        self._callback_tid: int | None = None
+        self._producer_tid: int | None = None
         self._render_total_s = 0.0
         self._render_max_s = 0.0
         self._rendered = 0
@@ -151,6 +153,8 @@ class Player:
     def _callback(self, outdata, frames, time_info, status) -> None:
         """Send one prepared block through the output stage; silence when none is ready. Never fails."""
         started = time.perf_counter()
+        if self._callback_tid is None:
+            self._callback_tid = threading.get_native_id()     # once: names the thread in the stats
         if status.output_underflow:
             self._device_underflows += 1
         stage = self.stage
@@ -205,6 +209,7 @@ class Player:
         full_wait_s = chunk_frames / self.rate_hz            # ring full: a chunk will have been taken
         offsets = np.arange(chunk, dtype=np.int64) * self.block_frames
         session = self.session
+        self._producer_tid = threading.get_native_id()
         calm = 0
         try:
             ended = False
@@ -381,13 +386,23 @@ class Player:
                         "silence", self.stage.non_finite_blocks)
         return r
 
+    def _thread_names(self) -> dict[str, str]:
+        """OS thread id -> role, so a benchmark can split the process's CPU time by thread (/proc/PID/task)."""
+        names = {str(t.native_id): t.name for t in threading.enumerate() if t.native_id is not None}
+        if self._callback_tid is not None:
+            names[str(self._callback_tid)] = "audio-callback"
+        if self._producer_tid is not None:
+            names[str(self._producer_tid)] = "render"
+        return names
+
     def write_stats(self, path: str) -> None:
         """The run's figures as JSON (underflows, render times, stream start), for tests and benchmarks."""
         figures = {k: v for k, v in vars(self.result).items() if k not in ("status", "stopped_at")}
         figures.update(device=self.device.name, rate_hz=self.rate_hz, block_frames=self.block_frames,
                        latency_s=self.latency_s, ring_blocks=self._n,
                        last_ring_underrun_s=self._last_underrun_block * self.block_frames / self.rate_hz
-                       if self._last_underrun_block >= 0 else None)
+                       if self._last_underrun_block >= 0 else None,
+                       threads=self._thread_names())
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(figures, fh, indent=1)
 
