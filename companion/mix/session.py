@@ -321,10 +321,18 @@ class Session:
                       self.mixer.levels.balance_db, self._holding or self._paused, self.finished,
                       self._stopped_early)
 
-    def status(self) -> Status:
-        """A snapshot of where the session is (immutable; safe to call from any thread)."""
-        return self._snapshot(*self._seen) if self._seen else self._snapshot(
-            0, self.mixer.timeline, None, self.stage.volume_db, self.mixer.levels.balance_db, False, False, False)
+    def status(self, heard_frame: int | None = None) -> Status:
+        """A snapshot of where the session is (immutable; safe to call from any thread).
+
+        By default the position is the last frame rendered. A live player renders ahead of what is heard
+        (its ring and the device buffer, ~0.6 s), so it passes ``heard_frame``, the output frame being
+        heard now: the clock, step and countdown are then those of the sound in the room (never past
+        what was rendered)."""
+        seen = self._seen or (0, self.mixer.timeline, None, self.stage.volume_db, self.mixer.levels.balance_db,
+                              False, False, False)
+        if heard_frame is not None:
+            seen = (min(max(heard_frame, 0), seen[0]), *seen[1:])
+        return self._snapshot(*seen)
 
     @property
     def timeline(self) -> Timeline:

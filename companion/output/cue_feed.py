@@ -142,8 +142,8 @@ class _Tap:
         elif command in (Command.NEXT, Command.REPEAT):
             self._feed.cue_stage.post(Command.RESUME)
 
-    def status(self):
-        return self._session.status()
+    def status(self, heard_frame: int | None = None):
+        return self._session.status(heard_frame)
 
     def close(self) -> None:
         self._feed.ended.set()
@@ -178,5 +178,5 @@ class _CueSource:
     def post(self, command, value: float | None = None) -> None:
         pass                      # the room player owns the controls
 
-    def status(self):
-        return self._feed.session.status()
+    def status(self, heard_frame: int | None = None):
+        return self._feed.session.status(heard_frame)

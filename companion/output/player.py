@@ -72,7 +72,7 @@ def play_session(session: SessionLike, device: OutputDevice, *, keys: bool = Tru
             else:
                 p.post(command, value)
                 view.acknowledge(command, value)
-        view.update(p.session.status())
+        view.update(p.heard_status())
 
     try:
         with reader, signals_interrupt(player):

@@ -68,7 +68,7 @@ class SessionLike(Protocol):
 
     def render_ahead(self, out: np.ndarray) -> int | None: ...
     def post(self, command: Command | str, value: float | None = None) -> None: ...
-    def status(self): ...
+    def status(self, heard_frame: int | None = None): ...
 
 
 @dataclass
@@ -136,6 +136,7 @@ class Player:
         self._callback_max_s = 0.0
         self._callback_tid: int | None = None
         self._producer_tid: int | None = None
+        self._sent_end = -1         # callback: content (mix) frame just after the last block sent
         self._render_total_s = 0.0
         self._render_max_s = 0.0
         self._rendered = 0
@@ -177,6 +178,8 @@ class Player:
                 stage.process(block, outdata, frame if frame >= 0 else None)
             else:
                 outdata[:] = block
+            if frame >= 0:
+                self._sent_end = frame + frames
             if self._abort:
                 outdata *= self._ramp_out
                 self._abort_faded = True
@@ -259,11 +262,25 @@ class Player:
         return self._abort_faded or (self._producer_done and self._read >= self._written)
 
     # ---- main thread --------------------------------------------------------------------------------
+    def heard_frame(self) -> int | None:
+        """The session's output frame being heard now: the end of the last block sent to the device, less
+        the limiter's look-ahead (output frame n is mix frame n + latency) and the device buffer. Within a
+        block period (21 ms) of the truth; None before the first block."""
+        sent = self._sent_end
+        if sent < 0:
+            return None
+        lookahead = self.stage.latency if self.stage is not None else 0
+        return sent - lookahead - int(round(self.latency_s * self.rate_hz))
+
+    def heard_status(self):
+        """The session's status at the heard position (the clock the status line shows)."""
+        return self.session.status(self.heard_frame())
+
     def post(self, command: Command | str, value: float | None = None) -> None:
         if command == Command.QUIT:
             self._expect_end_by(value if value is not None else 3.0)
             if self.result.stopped_at is None:
-                self.result.stopped_at = self.session.status()
+                self.result.stopped_at = self.heard_status()
         self.session.post(command, value)
         self._wake.set()
 
