@@ -22,6 +22,15 @@ BLOCK = 1024
 DEVICE_BUFFER_S = 0.0427
 
 
+def tone_level_db(x: np.ndarray, freq_hz: float = 440.0) -> float:
+    """The level of the 440 Hz tone in ``x`` by a least-squares fit of a sine and a cosine: exact for a
+    steady tone over any number of periods (a plain RMS of 1024 frames wobbles by 0.1 dB)."""
+    t = np.arange(len(x)) / RATE_HZ
+    basis = np.stack([np.sin(2 * np.pi * freq_hz * t), np.cos(2 * np.pi * freq_hz * t)], axis=1)
+    coef = np.linalg.lstsq(basis, x.astype(np.float64), rcond=None)[0]
+    return float(20 * np.log10(np.hypot(*coef)))
+
+
 @pytest.fixture()
 def live(tmp_path, monkeypatch):
     """A Player over the three-step routine (speech-like clips over a steady tone), its render thread
@@ -81,3 +90,26 @@ def test_the_status_clock_is_the_heard_position_and_does_not_jump_over_a_pause(l
     assert steps.min() >= 0.0, "the clock never runs backwards"
     assert steps.max() <= BLOCK / RATE_HZ + 1e-6, f"the clock jumped {steps.max():.3f} s in one block"
     assert clocks[-1] - paused_at >= 2.0, "it runs again after the resume"
+
+
+def test_balance_is_heard_in_the_next_block_as_a_ramp(live):
+    """During step one's hold (the steady tone alone) 'v' x6 (+6 dB voice) lowers the music by 3 dB: the
+    change starts in the block after the key, not after the ~0.6 s the ring holds, and ramps (150 ms)."""
+    from companion.controls import Command
+
+    hold = live.session.timeline.steps[0]
+    key_block = (hold.hold_start + 2 * RATE_HZ) // BLOCK      # the duck has released by then
+    live.play(key_block)
+    for _ in range(6):
+        live.player.post(Command.BALANCE, 1.0)
+    live.play(int(0.5 * RATE_HZ / BLOCK))
+    assert live.player.heard_status().balance_db == 6.0
+    levels_db = np.array([tone_level_db(b[:, 0]) for b in live.sent])
+    steady = levels_db[key_block - 8: key_block]
+    assert np.ptp(steady) < 0.002, "the tone is steady before the key"
+    change = levels_db[key_block:] - steady.mean()
+    moved = int(np.flatnonzero(np.abs(change) > 0.01)[0])
+    assert moved <= 1, f"balance first heard {moved} blocks ({moved * BLOCK / RATE_HZ * 1000:.0f} ms) after the key"
+    assert abs(change[-4:].mean() + 3.0) < 0.1, f"music {change[-4:].mean():+.2f} dB after +6 dB balance (wanted -3)"
+    ramp_blocks = int(np.flatnonzero(np.abs(change + 3.0) < 0.01)[0])
+    assert 4 <= ramp_blocks <= 12, f"the 3 dB move took {ramp_blocks} blocks (wanted a ~150 ms ramp: ~7)"

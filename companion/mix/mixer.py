@@ -75,6 +75,10 @@ class Mixer:
         self.chime = chime
         self.levels = levels
         self.cue_bus = cue_bus           # voice goes to render_cues(), not into the main mix
+        # voice (and chimes) go to render_voice(), for the output stage to balance against the music
+        # after the ring (companion.mix.output_stage); set by the session, which keeps levels' balance at 0
+        self.voice_bus = False
+        self._voice_out: np.ndarray | None = None
         self._previous: Timeline | None = None
         self._switch = 0
         self._cuts: list[_Cut] = []
@@ -134,6 +138,9 @@ class Mixer:
         else:
             out = np.zeros((frames, CHANNELS), np.float32)
         voice_target = out
+        if self.voice_bus:
+            self._voice_out = voice_target = np.zeros((frames, CHANNELS), np.float32)
+        chime_target = voice_target
         if self.cue_bus:
             self._cue_out = np.zeros((frames, CHANNELS), np.float32)
             voice_target = self._cue_out
@@ -157,8 +164,12 @@ class Mixer:
                     chime_clip = chime_clip if chime_clip is not None else self.clips.get(
                         self.chime, -CHIME_BELOW_VOICE_DB)
                     if chime.start + len(chime_clip) > start:
-                        self._place(out, chime_clip, chime.start, start, voice_gain)
+                        self._place(chime_target, chime_clip, chime.start, start, voice_gain)
         return out
+
+    def render_voice(self) -> np.ndarray | None:
+        """The voice bus (narration and chimes) of the last ``render()`` call (only with ``voice_bus``)."""
+        return self._voice_out
 
     def render_cues(self) -> np.ndarray | None:
         """The cue bus of the last ``render()`` call (only with ``cue_bus=True``)."""

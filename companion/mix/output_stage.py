@@ -1,4 +1,5 @@
-"""The output stage: the gains a listener must hear at once (pause, quit, volume) and the master limiter.
+"""The output stage: the gains a listener must hear at once (pause, quit, volume, balance) and the master
+limiter.
 
 Why a stage of its own: live playback renders content ahead into a ring (so a slow moment of the render
 thread is never heard), and a control applied where content is rendered is heard only after that ring and
@@ -9,9 +10,12 @@ with no controls is exactly what it was: ``limiter(mix x volume)``.
 
 Contract:
 - ``post(command, value)`` from any thread: ``Command.PAUSE``, ``RESUME``, ``VOLUME`` (a step in dB),
-  ``QUIT`` (a fade length in seconds); any other command is ignored here (the session's). Commands are drained at the start of the next ``poll``/``process``; every
-  change is a raised-cosine ramp (pause/resume 0.7 s, volume 150 ms, quit its fade).
-- ``process(block, out, frame)`` scales ``block`` in place and writes the limited result into ``out``
+  ``BALANCE`` (a step in dB, + = voice louder: the voice up and the music down by half each),
+  ``QUIT`` (a fade length in seconds); any other command is ignored here (the session's). Commands are
+  drained at the start of the next ``poll``/``process``; every change is a raised-cosine ramp
+  (pause/resume 0.7 s, volume and balance 150 ms, quit its fade).
+- ``process(block, out, frame, voice=None)`` balances the music ``block`` against the ``voice`` stem and
+  sums them into ``block`` (both scaled in place), scales ``block`` in place and writes the limited result into ``out``
   (delayed by ``latency`` frames); a block holding NaN or infinity goes out as silence
   (``companion.dsp.guard``), counted in ``non_finite_blocks`` for the caller to report. ``frame`` is the content (mix) frame of ``block``'s first sample:
   after a ring flush the content jumps, and the stage must know where the fades it announces end.
@@ -37,6 +41,7 @@ from companion.durations import seconds_to_frames
 PAUSE_FADE_S = 0.7
 GAIN_RAMP_S = 0.15
 VOLUME_RANGE_DB = (-40.0, 12.0)
+BALANCE_RANGE_DB = (-12.0, 12.0)
 QUIT_FADE_S = 3.0
 
 
@@ -80,6 +85,9 @@ class OutputStage:
         self._volume = GainRamp(float(dsp.db_to_gain(volume_db)))
         self._pause = GainRamp(1.0)
         self._quit = GainRamp(1.0)
+        self.balance_db = 0.0
+        self._voice = GainRamp(1.0)   # balance: the voice stem's gain ...
+        self._music = GainRamp(1.0)   # ... and the music's
         self.holding = False          # paused or pausing
         self.quitting = False
         self.frame = 0                # content frame of the next block
@@ -128,6 +136,10 @@ class OutputStage:
         elif command is Command.VOLUME:
             self.volume_db = float(np.clip(self.volume_db + (value or 0.0), *VOLUME_RANGE_DB))
             self._volume.set(float(dsp.db_to_gain(self.volume_db)), frames(GAIN_RAMP_S))
+        elif command is Command.BALANCE:
+            self.balance_db = float(np.clip(self.balance_db + (value or 0.0), *BALANCE_RANGE_DB))
+            self._voice.set(float(dsp.db_to_gain(self.balance_db / 2.0)), frames(GAIN_RAMP_S))
+            self._music.set(float(dsp.db_to_gain(-self.balance_db / 2.0)), frames(GAIN_RAMP_S))
         elif command is Command.QUIT and not self.quitting:
             self.quitting = True
             if self._pause.value == 0.0:          # already silent: nothing to fade
@@ -138,12 +150,18 @@ class OutputStage:
                 self._quit.set(0.0, fade)
                 self.quit_at = self.frame + fade
 
-    def process(self, block: np.ndarray, out: np.ndarray, frame: int | None = None) -> None:
-        """Scale ``block`` (content frames from ``frame``) in place; limit it into ``out``."""
+    def process(self, block: np.ndarray, out: np.ndarray, frame: int | None = None, *,
+                voice: np.ndarray | None = None) -> None:
+        """Balance ``block`` (the music, content frames from ``frame``) against ``voice`` and sum them into
+        ``block``; scale it in place; limit it into ``out``."""
         if frame is not None:
             self.frame = frame
         self.poll()
         n = len(block)
+        if voice is not None:
+            dsp.scale_frames(block, self._music.take(n))      # (nothing to do at balance 0)
+            dsp.scale_frames(voice, self._voice.take(n))
+            block += voice
         gain = self._pause.take(n)
         gain = gain * self._quit.take(n)
         gain = gain * self._volume.take(n)

@@ -15,7 +15,8 @@ Controls (``post``) are queued from any thread and applied at the next block, al
   in progress fades out over 60 ms and the ducking blends over 0.5 s. ``replans`` counts them, so a live
   player knows to flush what it rendered ahead under the old plan.
 - extend: the current hold lasts 30 s longer (everything after it moves later).
-- volume: 1 dB steps, ramped over 150 ms (stage). balance: 1 dB steps of voice against music (mixer).
+- volume: 1 dB steps, ramped over 150 ms (stage). balance: 1 dB steps of voice against music, ramped over
+  150 ms (stage: the mixer hands it the voice as a stem of its own).
 - quit: a gentle fade (3 s by default) in the stage, and the end where it reaches silence.
 
 The mixer runs ``stage.latency`` (the limiter's look-ahead) frames ahead of the output so the limiter needs
@@ -28,7 +29,7 @@ import bisect
 import logging
 import queue
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,8 +42,7 @@ from companion.plan.timeline import Timeline, extend_hold
 
 SKIP_DELAY_S = 0.8
 EXTEND_S = 30.0
-BALANCE_RANGE_DB = (-12.0, 12.0)
-STAGE_COMMANDS = frozenset({Command.PAUSE, Command.RESUME, Command.VOLUME, Command.QUIT})
+STAGE_COMMANDS = frozenset({Command.PAUSE, Command.RESUME, Command.VOLUME, Command.BALANCE, Command.QUIT})
 
 Replanner = Callable[..., Timeline]
 log = logging.getLogger("companion")
@@ -84,6 +84,9 @@ class Session:
         self._step_count = step_count
         self._commands: queue.SimpleQueue[tuple[Command, float | None]] = queue.SimpleQueue()
         self.stage = OutputStage(self.rate_hz, volume_db=volume_db)
+        # The voice comes out as a stem of its own, balanced against the music by the stage (heard at once);
+        # the mixer's own balance stays 0.
+        mixer.voice_bus = True
         self._clock = 0                   # session frame the mixer renders next
         self._out = 0                     # output frames delivered
         self._holding = False             # as posted: what the next space bar means
@@ -104,8 +107,8 @@ class Session:
         self._cue_delay = np.zeros((0, CHANNELS), np.float32)
         self._cues = np.zeros((0, CHANNELS), np.float32)
         # Prime the limiter so output frame n is mix frame n.
-        primer = self._mix(self.stage.latency)
-        self.stage.process(primer, np.empty_like(primer))
+        primer, voice = self._mix(self.stage.latency)
+        self.stage.process(primer, np.empty_like(primer), voice=voice)
         self._queue_cues()
 
     # -- controls -------------------------------------------------------------------------------------
@@ -128,7 +131,7 @@ class Session:
             self._quitting = True
         if command in STAGE_COMMANDS:
             self.stage.post(command, value)
-        if command not in (Command.PAUSE, Command.RESUME, Command.VOLUME):
+        if command not in (Command.PAUSE, Command.RESUME, Command.VOLUME, Command.BALANCE):
             self._commands.put((command, value))
 
     def _frames(self, seconds: float) -> int:
@@ -144,7 +147,7 @@ class Session:
         never silently ignored). Gain controls normally reach the stage from ``post`` directly."""
         if command is Command.TOGGLE:
             command = Command.RESUME if self._holding else Command.PAUSE
-        if command in (Command.PAUSE, Command.RESUME, Command.VOLUME):
+        if command in (Command.PAUSE, Command.RESUME, Command.VOLUME, Command.BALANCE):
             self.stage.post(command, value)
         elif command is Command.NEXT or command is Command.REPEAT:
             if self._replan is not None and not self._quit_applied:
@@ -152,10 +155,6 @@ class Session:
         elif command is Command.EXTEND:
             if self._replan is not None and self._step_count:
                 self._extend(value if value is not None else EXTEND_S)
-        elif command is Command.BALANCE:
-            levels = self.mixer.levels
-            balance = float(np.clip(levels.balance_db + (value or 0.0), *BALANCE_RANGE_DB))
-            self.mixer.levels = replace(levels, balance_db=balance)
         elif command is Command.QUIT:
             if not self._quit_applied:
                 self._quit_applied = True
@@ -220,10 +219,11 @@ class Session:
         self.mixer.timeline = extend_hold(timeline, current, seconds)
 
     # -- rendering ------------------------------------------------------------------------------------
-    def _mix(self, frames: int) -> np.ndarray:
+    def _mix(self, frames: int) -> tuple[np.ndarray, np.ndarray]:
+        """The music stem and the voice stem of the next ``frames`` mix frames."""
         block = self.mixer.render(self._clock, frames)
         self._clock += frames
-        return block
+        return block, self.mixer.render_voice()
 
     @property
     def paused(self) -> bool:
@@ -234,31 +234,40 @@ class Session:
         """Fill ``out`` ((frames, 2) float32) completely with the finished output (content, then the output
         stage); return how many frames belong to the session."""
         self.stage.poll()
-        block, written = self._content(len(out))
+        block, voice, written = self._content(len(out))
         if block is None:
             out.fill(0.0)
             return written
         guarded = self.stage.non_finite_blocks
-        self.stage.process(block, out, self.block_frame)
+        self.stage.process(block, out, self.block_frame, voice=voice)
         if self.stage.non_finite_blocks and not guarded:
             log.warning("the mix held invalid samples (NaN or infinity); they were replaced by silence")
         out[written:] = 0.0
         return written
 
-    def render_ahead(self, out: np.ndarray) -> int | None:
+    def render_ahead(self, out: np.ndarray, voice: np.ndarray | None = None) -> int | None:
         """Fill ``out`` with the next content frames (mix frames, before the output stage) for a live
-        player's ring; return how many of them belong to the session (0 once finished). None while
+        player's ring, and ``voice`` with their voice stem (``out`` then holds the music alone, for
+        ``stage.process(out, ..., voice=voice)`` to balance; without ``voice`` the two are summed here,
+        unbalanced). Return how many of them belong to the session (0 once finished). None while
         paused: the clock stands still, nothing was rendered, the caller asks again later."""
-        block, written = self._content(len(out))
+        block, stem, written = self._content(len(out))
         if block is None:
             out.fill(0.0)
+            if voice is not None:
+                voice.fill(0.0)
             return None if self.paused else 0
-        out[:] = block
+        if voice is None:
+            np.add(block, stem, out=out)
+        else:
+            out[:] = block
+            voice[:] = stem
         return written
 
-    def _content(self, frames: int) -> tuple[np.ndarray | None, int]:
-        """The next ``frames`` mix frames and how many output frames of them belong to the session;
-        (None, frames) while paused (the clock stands still), (None, 0) once finished."""
+    def _content(self, frames: int) -> tuple[np.ndarray | None, np.ndarray | None, int]:
+        """The next ``frames`` mix frames (music stem, voice stem) and how many output frames of them
+        belong to the session; (None, None, frames) while paused (the clock stands still), (None, None, 0)
+        once finished."""
         while True:
             try:
                 command, value = self._commands.get_nowait()
@@ -267,25 +276,26 @@ class Session:
             self._apply(command, value)
         self._follow_stage()
         if self.finished:
-            return None, 0
+            return None, None, 0
         if self._paused and self._end_override is not None:
             self.finished = True
             self._publish()
-            return None, 0
+            return None, None, 0
         if self._paused:
             self._cues = np.zeros((frames, CHANNELS), np.float32)
             self._publish()
-            return None, frames
+            return None, None, frames
         self.block_frame = self._clock
         stop = self._stop_at
         if stop is not None and stop < self._clock + frames:
             # The pause fade reaches silence inside this block: mix up to there, silence after.
             upto = max(stop - self._clock, 0)
             block = np.zeros((frames, CHANNELS), np.float32)
-            block[:upto] = self._mix(upto)
+            voice = np.zeros((frames, CHANNELS), np.float32)
+            block[:upto], voice[:upto] = self._mix(upto)
             self._paused, self._stop_at = True, None
         else:
-            block = self._mix(frames)
+            block, voice = self._mix(frames)
         self._queue_cues(frames)
         written = frames
         end = self.mixer.timeline.end if self._end_override is None else self._end_override
@@ -294,7 +304,7 @@ class Session:
             self.finished = True
         self._out += frames
         self._publish()
-        return block, written
+        return block, voice, written
 
     def _queue_cues(self, frames: int | None = None) -> None:
         """Delay the cue bus of the frames just mixed by the limiter's latency (the cue player's own
@@ -318,7 +328,7 @@ class Session:
         # One tuple assignment (atomic): status() builds its snapshot from it on the reader's thread, so
         # the render path does no status work at all.
         self._seen = (self._out, self.mixer.timeline, self._end_override, self.stage.volume_db,
-                      self.mixer.levels.balance_db, self._holding or self._paused, self.finished,
+                      self.stage.balance_db, self._holding or self._paused, self.finished,
                       self._stopped_early)
 
     def status(self, heard_frame: int | None = None) -> Status:
@@ -328,7 +338,7 @@ class Session:
         (its ring and the device buffer, ~0.6 s), so it passes ``heard_frame``, the output frame being
         heard now: the clock, step and countdown are then those of the sound in the room (never past
         what was rendered)."""
-        seen = self._seen or (0, self.mixer.timeline, None, self.stage.volume_db, self.mixer.levels.balance_db,
+        seen = self._seen or (0, self.mixer.timeline, None, self.stage.volume_db, self.stage.balance_db,
                               False, False, False)
         if heard_frame is not None:
             seen = (min(max(heard_frame, 0), seen[0]), *seen[1:])

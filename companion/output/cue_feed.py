@@ -120,8 +120,8 @@ class _Tap:
     def block_frame(self) -> int:
         return self._session.block_frame
 
-    def render_ahead(self, out: np.ndarray) -> int | None:
-        frames = self._session.render_ahead(out)
+    def render_ahead(self, out: np.ndarray, voice: np.ndarray | None = None) -> int | None:
+        frames = self._session.render_ahead(out, voice)
         if frames is None:                  # paused: no frames, no cues
             return None
         cues = np.empty_like(out)           # queued for the cue player's thread: a block of its own
@@ -159,7 +159,9 @@ class _CueSource:
         self.stage = feed.cue_stage
         self.finished = False
 
-    def render_ahead(self, out: np.ndarray) -> int:
+    def render_ahead(self, out: np.ndarray, voice: np.ndarray | None = None) -> int:
+        if voice is not None:
+            voice.fill(0.0)               # the cues arrive mixed: nothing to balance
         while not self.finished:
             try:
                 block = self._feed._queue.get(timeout=0.2)

@@ -2,40 +2,36 @@
 
 Three threads, one direction:
 
-    render thread:   session.render_ahead(4 blocks) ──► ring of preallocated blocks (~0.5 s ahead)
-    audio callback:  ring block ──► session.stage.process (pause/quit/volume ramps, limiter) ──► outdata
-    main thread:     keys ──► session.post(...);  session.status() ──► status line / step log
+    render thread:   session.render_ahead(4 blocks) ──► ring of music + voice stems (~0.5 s ahead)
+    audio callback:  ring block ──► session.stage.process (balance, pause/quit/volume, limiter) ──► outdata
+    main thread:     keys ──► session.post(...);  status at the heard frame ──► status line / step log
 
 Why this split: the ring absorbs a slow moment of the render thread (a track change, the busy other
-core), but whatever sits in it has already been rendered. Controls that only change gain are applied by
-the output stage on the block being sent, so they are heard after one block and the device buffer (tens
-of milliseconds) whatever the ring holds. Controls that change the content (next, repeat) re-plan in the
-render thread, which then flushes the ring: the callback crossfades the block it was about to send into
-the first block of the new plan (equal power, one block, 21 ms) and drops what lay between.
+core), but whatever sits in it has already been rendered. Controls that only change gain (balance too:
+the voice is a stem of its own) are applied by the output stage on the block being sent, so they are
+heard after one block and the device buffer whatever the ring holds. Controls that change the content
+(next, repeat) re-plan in the render thread, which then flushes the ring: the callback crossfades the
+block it was about to send into the first block of the new plan (equal power, one block, 21 ms).
 
 The callback contract: it fills the whole ``outdata``, never allocates beyond one block's numpy
 temporaries, never blocks, locks, prints or does I/O, and never waits for the render thread: an empty
-ring gives silence (counted as an underflow unless a pause or quit has already faded out). The ring is
-single-producer/single-consumer: the render thread owns ``_written`` and ``_flush_to``, the callback owns
-``_read`` (plain int stores are atomic under the GIL). The garbage collector is frozen and disabled while
-the stream runs; the render thread collects the young generation when it is well ahead. After the
-session's last sample the render thread appends silence longer than the device latency, because
-PortAudio drops the last latency's worth of audio of a stream stopped right away.
+ring gives silence (an underflow unless a pause or quit has already faded out). The ring is
+single-producer/single-consumer: the render thread owns ``_written`` and ``_flush_to``, the callback
+``_read`` and ``_sent_end`` (plain int stores are atomic under the GIL). The garbage collector is held
+off (companion.output.gc_hold). After the session's last sample the render thread appends silence longer
+than the device latency: PortAudio drops the last latency's worth of a stream stopped right away.
 
 Device errors while playing: the stream is closed, playback pauses (the ring keeps its place), the user
-is told, the default device is retried every second, and playback resumes exactly where it stopped with
-a short fade-in.
+is told, the default device is retried every second, and playback resumes where it stopped, faded in.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 import numpy as np
@@ -45,6 +41,8 @@ from companion.controls import Command
 from companion.errors import DeviceError
 from companion.mix.output_stage import OutputStage
 from companion.output.device import OutputDevice, device_buffer_s, sounddevice_module
+from companion.output.gc_hold import hold_gc, release_gc
+from companion.output.playback_result import PlaybackResult, write_stats
 
 log = logging.getLogger("companion")
 
@@ -66,28 +64,9 @@ class SessionLike(Protocol):
     finished: bool
     stage: OutputStage | None
 
-    def render_ahead(self, out: np.ndarray) -> int | None: ...
+    def render_ahead(self, out: np.ndarray, voice: np.ndarray | None = None) -> int | None: ...
     def post(self, command: Command | str, value: float | None = None) -> None: ...
     def status(self, heard_frame: int | None = None): ...
-
-
-@dataclass
-class PlaybackResult:
-    """What happened, for the CLI's last line and the stats file."""
-
-    interrupted: bool = False        # Ctrl-C / SIGTERM
-    status: object | None = None     # the session's last Status
-    stopped_at: object | None = None  # its Status when a quit (q, Ctrl-C) was asked: where the person stopped
-    underflows: int = 0              # callback found the ring empty, or PortAudio flagged an underflow
-    device_underflows: int = 0       # PortAudio's output_underflow flags alone
-    ring_underruns: int = 0          # the ring was empty while the session was audible
-    blocks: int = 0                  # callbacks served
-    flushes: int = 0                 # ring flushes (next/repeat)
-    render_max_us: float = 0.0      # the longest render call (RENDER_BLOCKS blocks)
-    render_mean_us: float = 0.0     # per block
-    callback_max_us: float = 0.0
-    device_errors: list[str] = field(default_factory=list)
-    stream_started_unix: float = 0.0
 
 
 class Player:
@@ -110,6 +89,7 @@ class Player:
         chunks = max(2, int(np.ceil(ahead_s * self.rate_hz / block_frames / RENDER_BLOCKS)) + 1)
         n_blocks = chunks * RENDER_BLOCKS       # a chunk never wraps around the ring's end
         self._ring = np.zeros((n_blocks, block_frames, CHANNELS), dtype=np.float32)
+        self._voice_ring = np.zeros_like(self._ring)   # the voice stem, balanced against the music at the stage
         self._ring_frame = np.full(n_blocks, -1, dtype=np.int64)   # content frame of each block's start
         self._n = n_blocks
         self._written = 0           # render thread's count of blocks put in the ring
@@ -117,6 +97,7 @@ class Player:
         self._flush_to = -1         # render thread: the first block of a new plan (older ones are dropped)
         self._flushes = 0
         self._scratch = np.zeros((block_frames, CHANNELS), dtype=np.float32)
+        self._voice_scratch = np.zeros_like(self._scratch)
         self._producer_done = False
         self._producer_error: BaseException | None = None
         self._stop_producer = False
@@ -162,22 +143,25 @@ class Player:
         read, written = self._read, self._written
         if read < written and not self._abort_faded:
             slot = read % self._n
-            block = self._ring[slot]
+            block, voice = self._ring[slot], self._voice_ring[slot]
             frame = int(self._ring_frame[slot])
             flush = self._flush_to
             if read < flush < written:
                 # A re-plan: the block due now fades out as the new plan's first block fades in.
                 np.multiply(block, self._power_out, out=self._scratch)
-                block = self._ring[flush % self._n]
+                np.multiply(voice, self._power_out, out=self._voice_scratch)
+                block, voice = self._ring[flush % self._n], self._voice_ring[flush % self._n]
                 block *= self._power_in
                 block += self._scratch
+                voice *= self._power_in
+                voice += self._voice_scratch
                 frame = int(self._ring_frame[flush % self._n])
                 read = flush
                 self._flushes += 1
             if stage is not None:
-                stage.process(block, outdata, frame if frame >= 0 else None)
+                stage.process(block, outdata, frame if frame >= 0 else None, voice=voice)
             else:
-                outdata[:] = block
+                np.add(block, voice, out=outdata)
             if frame >= 0:
                 self._sent_end = frame + frames
             if self._abort:
@@ -229,14 +213,16 @@ class Player:
                     continue
                 slot = self._written % self._n
                 view = self._ring[slot: slot + chunk].reshape(chunk_frames, CHANNELS)
+                voice = self._voice_ring[slot: slot + chunk].reshape(chunk_frames, CHANNELS)
                 if ended:
                     view.fill(0.0)
+                    voice.fill(0.0)
                     self._ring_frame[slot: slot + chunk] = -1
                     tail -= chunk
                 else:
                     replans = getattr(session, "replans", 0)
                     started = time.perf_counter()
-                    frames = session.render_ahead(view)
+                    frames = session.render_ahead(view, voice)
                     took = time.perf_counter() - started
                     if frames is None:               # paused: the clock stands still; look again soon
                         time.sleep(PAUSED_POLL_S)
@@ -355,7 +341,7 @@ class Player:
         prefill = self._n // 2           # the device takes its first blocks in a burst
         while self._written < prefill and not self._producer_done:
             time.sleep(0.002)
-        _hold_gc()
+        hold_gc()
         try:
             try:
                 self._open_stream(self.device.index)
@@ -382,7 +368,7 @@ class Player:
             self._wake.set()
             self._close_stream()
             producer.join(timeout=2.0)
-            _release_gc()
+            release_gc()
         if self._producer_error is not None:
             raise self._producer_error
         return self._finish()
@@ -403,50 +389,15 @@ class Player:
                         "silence", self.stage.non_finite_blocks)
         return r
 
-    def _thread_names(self) -> dict[str, str]:
-        """OS thread id -> role, so a benchmark can split the process's CPU time by thread (/proc/PID/task)."""
+    def write_stats(self, path: str) -> None:
+        """The run's figures as JSON (underflows, render times, stream start, thread roles), for tests and
+        benchmarks."""
         names = {str(t.native_id): t.name for t in threading.enumerate() if t.native_id is not None}
         if self._callback_tid is not None:
             names[str(self._callback_tid)] = "audio-callback"
         if self._producer_tid is not None:
             names[str(self._producer_tid)] = "render"
-        return names
-
-    def write_stats(self, path: str) -> None:
-        """The run's figures as JSON (underflows, render times, stream start), for tests and benchmarks."""
-        figures = {k: v for k, v in vars(self.result).items() if k not in ("status", "stopped_at")}
-        figures.update(device=self.device.name, rate_hz=self.rate_hz, block_frames=self.block_frames,
-                       latency_s=self.latency_s, ring_blocks=self._n,
-                       last_ring_underrun_s=self._last_underrun_block * self.block_frames / self.rate_hz
-                       if self._last_underrun_block >= 0 else None,
-                       threads=self._thread_names())
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(figures, fh, indent=1)
-
-
-_gc_lock = threading.Lock()
-_gc_holders = 0
-_gc_was_enabled = True
-
-
-def _hold_gc() -> None:
-    """Keep the collector out of the audio path while any player runs (a full collection can hold the GIL
-    longer than a block period): collect once, freeze what is alive, disable. Counted, for two players."""
-    global _gc_holders, _gc_was_enabled
-    with _gc_lock:
-        if _gc_holders == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.collect()
-            gc.freeze()
-            gc.disable()
-        _gc_holders += 1
-
-
-def _release_gc() -> None:
-    global _gc_holders
-    with _gc_lock:
-        _gc_holders -= 1
-        if _gc_holders == 0:
-            gc.unfreeze()
-            if _gc_was_enabled:
-                gc.enable()
+        write_stats(path, self.result, device=self.device.name, rate_hz=self.rate_hz,
+                    block_frames=self.block_frames, latency_s=self.latency_s, ring_blocks=self._n,
+                    last_ring_underrun_s=self._last_underrun_block * self.block_frames / self.rate_hz
+                    if self._last_underrun_block >= 0 else None, threads=names)
