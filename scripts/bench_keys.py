@@ -66,8 +66,8 @@ def write_material(folder: Path) -> Path:
 
 
 def measure(companion: str, folder: Path, env: dict[str, str]) -> dict[str, list[float]]:
-    """Press space (pause, resume) and -/+ (volume) ``PRESSES`` times each during the hold; return the
-    latencies in ms by key kind."""
+    """Press space (pause, resume), -/+ (volume) and v/m (balance: the tone is the music, 0.5 dB a step)
+    ``PRESSES`` times each during the hold; return the latencies in ms by key kind."""
     routine = write_material(folder)
     capture = Capture(SimpleNamespace(env={}, rate_hz=RATE_HZ), "room")    # the device is in os.environ
     time.sleep(0.5)
@@ -78,6 +78,7 @@ def measure(companion: str, folder: Path, env: dict[str, str]) -> dict[str, list
             time.sleep(8.0)                          # fade-in and the one line are over: a steady tone
             for _ in range(PRESSES):
                 for key, kind, settle_s in ((b"-", "volume", 1.0), (b"=", "volume", 1.0),
+                                            (b"v", "balance", 1.0), (b"m", "balance", 1.0),
                                             (b" ", "pause", 1.5), (b" ", "resume", 2.0)):
                     presses.append((kind, time.monotonic()))
                     player.press(key)
@@ -113,13 +114,13 @@ def _latencies(samples: np.ndarray, ends: np.ndarray, arrivals: np.ndarray,
 
 def summary(found: dict[str, list[float]]) -> str:
     lines = []
-    for kind in ("pause", "resume", "volume"):
+    for kind in ("pause", "resume", "volume", "balance"):
         values = found.get(kind, [])
         if values:
-            lines.append(f"  {kind:6s}: median {statistics.median(values):5.0f} ms, max {max(values):5.0f} ms "
+            lines.append(f"  {kind:7s}: median {statistics.median(values):5.0f} ms, max {max(values):5.0f} ms "
                          f"({len(values)} presses)")
         else:
-            lines.append(f"  {kind:6s}: no reading")
+            lines.append(f"  {kind:7s}: no reading")
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@
 2. CPU share of one core while `companion play` plays the default routine, the ffmpeg decoder
    children included                                                               (target <= 1 %)
 3. time from process start to stream start, median of 5                            (target <= 1 s)
-4. key to sound: pause, resume and a 1 dB volume step pressed through a pseudo terminal during a hold
+4. key to sound: pause, resume, a 1 dB volume step and a 1 dB balance step pressed through a pseudo terminal during a hold
    over a steady tone, heard on the sink's monitor (scripts/bench_keys.py)   (target median <= 100 ms,
    max <= 150 ms)
 5. underflows while playing 2 minutes with the other core kept busy                (target 0)
