@@ -23,6 +23,7 @@ than the device latency: PortAudio drops the last latency's worth of a stream st
 
 Device errors while playing: the stream is closed, playback pauses (the ring keeps its place), the user
 is told, the default device is retried every second, and playback resumes where it stopped, faded in.
+Repeated dropouts grow the device buffer once, the same way (companion.output.stream_lifecycle).
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ from companion import CHANNELS
 from companion.controls import Command
 from companion.errors import DeviceError
 from companion.mix.output_stage import OutputStage
-from companion.output.device import OutputDevice, device_buffer_s, sounddevice_module
+from companion.output.buffer_growth import UnderflowWatch
+from companion.output.device import BUFFER_ENV, OutputDevice, device_buffer_s, sounddevice_module
+from companion.output.stream_lifecycle import StreamLifecycle
 from companion.output.gc_hold import hold_gc, release_gc
 from companion.output.playback_result import PlaybackResult, write_stats
 
@@ -52,9 +55,6 @@ AHEAD_S = 0.5             # how far the render thread renders ahead of the callb
                           # chunk (0.6 s in all: it must stay under the 0.7 s pause fade, because the
                           # session stops its clock where that fade is silent)
 PAUSED_POLL_S = 0.005     # while paused, how often the render thread looks for a resume
-RETRY_EVERY_S = 1.0       # device lost: how often the default device is tried again
-RETRY_FOR_S = float(os.environ.get("COMPANION_DEVICE_RETRY_S", "120"))  # ... and for how long before giving up
-                          # (the environment variable lets a test see a device that never comes back)
 
 
 class SessionLike(Protocol):
@@ -69,7 +69,7 @@ class SessionLike(Protocol):
     def status(self, heard_frame: int | None = None): ...
 
 
-class Player:
+class Player(StreamLifecycle):
     """Plays one session on one device; ``run()`` blocks until the session ends or is stopped.
 
     ``on_tick(player)`` is called by the main thread a few times a second (keys, status line); it may call
@@ -85,6 +85,7 @@ class Player:
         self.rate_hz = int(session.rate_hz)
         self.block_frames = block_frames
         self.latency_s = device_buffer_s() if latency_s is None else latency_s
+        self._watch = UnderflowWatch(enabled=latency_s is None and not os.environ.get(BUFFER_ENV, "").strip())
         self._say = say
         chunks = max(2, int(np.ceil(ahead_s * self.rate_hz / block_frames / RENDER_BLOCKS)) + 1)
         n_blocks = chunks * RENDER_BLOCKS       # a chunk never wraps around the ring's end
@@ -108,6 +109,7 @@ class Player:
         self._power_in = np.sin(0.5 * np.pi * phase).astype(np.float32)[:, None]     # equal-power crossfade
         self._power_out = np.cos(0.5 * np.pi * phase).astype(np.float32)[:, None]
         self._ramp_next = False     # fade the next callback block in (after a device restart)
+        self._hold_next = self._held = False   # fade the next block out, then silence (a stream reopened)
         self._abort = False         # second Ctrl-C: fade this block out, then silence
         self._abort_faded = False
         self._device_underflows = 0
@@ -141,7 +143,7 @@ class Player:
             self._device_underflows += 1
         stage = self.stage
         read, written = self._read, self._written
-        if read < written and not self._abort_faded:
+        if read < written and not self._abort_faded and not self._held:
             slot = read % self._n
             block, voice = self._ring[slot], self._voice_ring[slot]
             frame = int(self._ring_frame[slot])
@@ -164,9 +166,10 @@ class Player:
                 np.add(block, voice, out=outdata)
             if frame >= 0:
                 self._sent_end = frame + frames
-            if self._abort:
+            if self._abort or self._hold_next:     # the end, or a stream about to be reopened: fade out
                 outdata *= self._ramp_out
-                self._abort_faded = True
+                self._abort_faded = self._abort
+                self._held, self._hold_next = not self._abort, False
             elif self._ramp_next:
                 outdata *= self._ramp
                 self._ramp_next = False
@@ -177,7 +180,7 @@ class Player:
             outdata.fill(0.0)
             if self._abort:
                 self._abort_faded = True
-            elif not self._producer_done and (stage is None or stage.audible):
+            elif not self._producer_done and not self._held and (stage is None or stage.audible):
                 self._ring_underruns += 1
                 self._last_underrun_block = self._blocks
         self._blocks += 1
@@ -289,50 +292,6 @@ class Player:
         self._stop_producer = True
         self._abort = True
 
-    def _open_stream(self, device_index: int | None) -> None:
-        sd = sounddevice_module()
-        self._stream_failed.clear()
-        stream = sd.OutputStream(samplerate=self.rate_hz, blocksize=self.block_frames, device=device_index,
-                                 channels=CHANNELS, dtype="float32", latency=self.latency_s,
-                                 callback=self._callback, finished_callback=self._stream_finished)
-        stream.start()
-        self._stream = stream
-        self.latency_s = float(stream.latency)      # what the device gave, not what was asked
-        self.tail_blocks = self._blocks_for(self.latency_s + 0.1) + 1
-
-    def _close_stream(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort() if self._stream_failed.is_set() else stream.stop()
-                stream.close()
-            except Exception as err:  # noqa: BLE001 - closing a broken stream may fail too; nothing to do
-                log.debug("closing the stream failed: %s", err)
-
-    def _recover(self, why: str) -> None:
-        """The device failed: pause (the ring keeps its place), retry the default device, resume."""
-        self.result.device_errors.append(why)
-        self._say(f"The sound device stopped ({why}). Paused; retrying the default sound device ...")
-        self._close_stream()
-        sd = sounddevice_module()
-        deadline = time.monotonic() + RETRY_FOR_S
-        while True:
-            try:
-                sd._terminate()          # re-enumerate: the device list is read once per initialisation
-                sd._initialize()
-                self._ramp_next = True
-                self._open_stream(None)
-                self._say("Resumed on the default sound device.")
-                return
-            except Exception as err:  # noqa: BLE001 - any PortAudio failure: wait and try again
-                if self._interrupts:          # Ctrl-C while waiting: nothing is playing, just end
-                    self._stop_now()
-                    self._abort_faded = True
-                    return
-                if time.monotonic() > deadline:
-                    raise DeviceError(f"the sound device stopped and none came back ({err})") from err
-                time.sleep(RETRY_EVERY_S)
-
     def run(self, on_tick: Callable[[Player], None] | None = None, tick_s: float = 0.05) -> PlaybackResult:
         """Play until the session's end (or a stop) has been heard; returns what happened."""
         sounddevice_module()
@@ -354,6 +313,8 @@ class Player:
                 if self._stream_failed.is_set() or (self._stream is not None and not self._stream.active
                                                     and not self._drained()):
                     self._recover("the stream ended unexpectedly")
+                if self._watch.should_grow(self._device_underflows, time.monotonic()):
+                    self._grow_buffer()
                 if self._quit_deadline is not None and time.monotonic() > self._quit_deadline:
                     log.debug("the session did not end after quit; stopping")
                     self._stop_now()
