@@ -43,9 +43,9 @@ from companion.errors import DeviceError
 from companion.mix.output_stage import OutputStage
 from companion.output.buffer_growth import UnderflowWatch
 from companion.output.device import BUFFER_ENV, OutputDevice, device_buffer_s, sounddevice_module
-from companion.output.stream_lifecycle import StreamLifecycle
 from companion.output.gc_hold import hold_gc, release_gc
 from companion.output.playback_result import PlaybackResult, write_stats
+from companion.output.stream_lifecycle import StreamLifecycle
 
 log = logging.getLogger("companion")
 
