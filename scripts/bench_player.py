@@ -247,7 +247,9 @@ def main() -> None:
             print(f"underflows in {30 if quick else 120} s with the other core busy: {loaded['underflows']} "
                   f"(device {loaded['device_underflows']}, ring {loaded['ring_underruns']}; target 0; {load()}); "
                   f"render max {loaded['render_max_us']:.0f} us, callback max {loaded['callback_max_us']:.0f} us, "
-                  f"device buffer {loaded['latency_s'] * 1000:.0f} ms")
+                  f"device buffer {loaded['latency_s'] * 1000:.0f} ms"
+                  + (f" (grown after {loaded['grown_at_underflows']} underflows)"
+                     if loaded.get("grown_at_underflows") is not None else ""))
         finally:
             if busy is not None:
                 busy.kill()

@@ -27,6 +27,7 @@ class PlaybackResult:
     render_mean_us: float = 0.0     # per block
     callback_max_us: float = 0.0
     device_errors: list[str] = field(default_factory=list)
+    grown_at_underflows: int | None = None  # device underflows when the buffer grew (None: it did not)
     stream_started_unix: float = 0.0
 
 

@@ -74,6 +74,7 @@ class StreamLifecycle:
         """Reopen the stream with the larger buffer (companion.output.buffer_growth): the block being sent
         fades out, the ring keeps its place, and the new stream fades in where the old one stopped."""
         was_ms = self.latency_s * 1000
+        self.result.grown_at_underflows = self._device_underflows
         self._hold_next = True
         deadline = time.monotonic() + 0.5
         while not self._held and time.monotonic() < deadline:
