@@ -211,7 +211,7 @@ def test_narration_and_audio_folders_stay_small():
     narration_mb = sum(p.stat().st_size for p in NARRATION.parent.rglob("*") if p.is_file()) / 1e6
     audio_mb = sum(p.stat().st_size for p in audio_dir().rglob("*") if p.is_file()) / 1e6
     assert narration_mb < 10, f"audio/narration is {narration_mb:.1f} MB"   # 8.3 MB: 2 voices, wind-down also slow
-    assert audio_mb < 30, f"audio/ is {audio_mb:.1f} MB"
+    assert audio_mb < 40, f"audio/ is {audio_mb:.1f} MB"      # issue 12: audio/ may grow to 40 MB
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
