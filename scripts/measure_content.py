@@ -11,7 +11,9 @@ Each routine is rendered twice at 16 kHz with the same seed: the whole mix, and 
   hold (``tests/measure.py: breath_phase_s``), the cue's first word is found in the voice render;
 - voice over the ducked music in 400 ms windows while speaking (K-weighted, pyloudnorm's filters): the
   share of windows at 15 dB or more, and the 5th percentile;
-- integrated loudness (pyloudnorm) and true peak (4x oversampled, scipy) of the mix.
+- integrated loudness (pyloudnorm) and true peak (4x oversampled, scipy) of the mix;
+- speech rate: words spoken per minute of voice runs (pauses between sentences left out), so wind-down's
+  slow pace shows against the daytime routines.
 
 Usage: python scripts/measure_content.py [--steady-music] [ROUTINE ...]   (default: every built-in)
 ``--steady-music`` plays steady noise instead of the built-in music: the breathing swell (2 dB) can then
@@ -121,6 +123,9 @@ def report(name: str, music: list[str] | None = None) -> None:
               f"mean {np.mean(offsets):+.2f} s")
     elif not music:
         print("  breathing cues: run with --steady-music (the 2 dB swell hides in the built-in music's own)")
+    words = sum(len((routine.steps[e.step].spoken[e.line].text or "").split()) for e in timeline.voice)
+    print(f"  speech: {words} words, {60 * words / sum(b - a for a, b in runs):.0f} per minute of voice runs "
+          f"(pace {routine.options.pace})")
     print(f"  voice over ducked music (400 ms, speaking): {100 * np.mean(ratio >= 15.0):.1f}% of "
           f"{len(ratio)} windows >= 15 dB; p5 {np.percentile(ratio, 5):.1f} dB, median {np.median(ratio):.1f} dB")
 
