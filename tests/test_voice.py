@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+from dataclasses import replace
 
 import numpy as np
 import pyloudnorm
@@ -18,7 +19,7 @@ import soundfile as sf
 from companion.narration import synthesis
 from companion.narration import voicing
 from companion.errors import BadInputError, ExitCode
-from companion.plan.routine import load_routine, parse_routine
+from companion.plan.routine import Line, load_routine, parse_routine
 
 ESPEAK = shutil.which("espeak-ng")
 needs_espeak = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng is not installed (apt-get install espeak-ng)")
@@ -173,6 +174,22 @@ def test_the_default_engine_voices_new_lines_like_the_shipped_clips(private_cach
     assert 90 <= words_per_min <= 150, f"{words_per_min:.0f} words/min including the sentence pause"
     loudness = pyloudnorm.Meter(rate).integrated_loudness(audio)
     assert abs(loudness + 20.0) <= 1.5, f"{loudness:.1f} LUFS"
+
+
+def test_a_users_slow_routine_synthesizes_its_own_lines_at_the_slow_pace(private_cache):
+    """``pace = "slow"`` in a user's routine: its new lines are spoken by the slow delivery (its own cache
+    entry), measurably slower than the same line at the normal pace, and its built-in lines use the
+    shipped slow clips."""
+    line = "Let the other hand rest on your belly, and let your shoulders go heavy."
+    normal = routine_with([line])
+    slow = replace(normal, options=replace(normal.options, pace="slow"))
+    paths = {pace: voicing.line_audio(routine)[(0, 0)] for pace, routine in (("normal", normal), ("slow", slow))}
+    assert paths["slow"].name.startswith(synthesis.load_engine(pace="slow").id), paths["slow"].name
+    seconds = {pace: sf.info(str(path)).duration for pace, path in paths.items()}
+    assert seconds["slow"] >= 1.15 * seconds["normal"], seconds
+    builtin = load_routine("wind-down").steps[0].lines[0].text
+    shipped = voicing.line_audio(replace(slow, steps=(replace(slow.steps[0], lines=(Line(builtin),)),)))[(0, 0)]
+    assert shipped.name.endswith("-slow.opus"), shipped.name
 
 
 def test_text_hash_ignores_spacing_only():

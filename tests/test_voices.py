@@ -54,10 +54,58 @@ def test_every_builtin_line_and_cue_phrase_is_shipped_in_every_voice_with_its_te
     wanted = builtin_texts()
     assert {e["text"] for e in entries.values()} == wanted, "run scripts/make_narration.py"
     folder = audio_dir() / "narration" / voice
-    for sha, entry in entries.items():
-        assert synthesis.text_sha256(entry["text"]) == sha, entry["file"]
+    for key, entry in entries.items():
+        assert synthesis.clip_key(entry["text"], entry.get("pace", "normal")) == key, entry["file"]
         assert (folder / entry["file"]).is_file(), entry["file"]
     assert {p.name for p in folder.glob("*.opus")} == {e["file"] for e in entries.values()}, "stray clips"
+    slow = {e["text"] for e in entries.values() if e.get("pace") == "slow"}
+    assert slow == {synthesis.normalise_text(line.text) for step in load_routine("wind-down").steps
+                    for line in step.spoken}, "every wind-down line, and only those, at the slow pace"
+
+
+def voiced_s(audio: np.ndarray, rate: int) -> float:
+    """Seconds of 20 ms frames within 30 dB of the clip's loudest frame: the time spent speaking, without
+    the pauses between sentences and words (an energy detector of the test's own, not the synthesizer's trim)."""
+    frame = int(0.02 * rate)
+    rms = np.sqrt(np.mean(audio[: len(audio) // frame * frame].reshape(-1, frame) ** 2, axis=1))
+    return float(np.count_nonzero(rms > rms.max() * 10 ** (-30 / 20)) * 0.02)
+
+
+def band_share(audio: np.ndarray, rate: int, above_hz: float = 2500.0) -> float:
+    """Share of the clip's power above ``above_hz``: how bright it sounds."""
+    size = 1 << (len(audio) - 1).bit_length()          # a power of two: a prime length makes the FFT slow
+    power = np.abs(np.fft.rfft(audio, n=size)) ** 2
+    return float(power[np.fft.rfftfreq(size, 1 / rate) > above_hz].sum() / power.sum())
+
+
+@pytest.mark.parametrize("voice", sorted(VOICES))
+def test_wind_down_speaks_its_lines_slower_and_darker_than_by_day(voice):
+    """Issue 12: a slower, softer delivery at bedtime. Over wind-down's lines, words per second of voiced
+    time (voiced_s) of the slow clips against the normal-pace clips of the same lines: at least 15 % slower;
+    still natural: at least 95 words a minute over the trimmed single-sentence clips. Softer: less of the
+    power above 2.5 kHz (the slow pace's 4 kHz low-pass)."""
+    folder = audio_dir() / "narration" / voice
+    entries = manifest(voice)
+    words = {"normal": 0, "slow": 0}
+    voiced = {"normal": 0.0, "slow": 0.0}
+    bright = {"normal": [], "slow": []}
+    sentence_words, sentence_s = 0, 0.0
+    slow_keys = [key for key, entry in entries.items() if entry.get("pace") == "slow"]
+    for key in slow_keys[::3]:        # every 3rd line (26): decoding Opus is the cost; the ratio is that of all
+        for pace, entry in (("normal", entries[key.split("@")[0]]), ("slow", entries[key])):
+            audio, rate = sf.read(folder / entry["file"], dtype="float64")
+            words[pace] += len(entry["text"].split())
+            voiced[pace] += voiced_s(audio, rate)
+            bright[pace].append(band_share(audio, rate))
+    for key in slow_keys:
+        if len(synthesis.split_sentences(entries[key]["text"])) == 1:
+            sentence_words += len(entries[key]["text"].split())
+            sentence_s += entries[key]["duration_s"]
+    day, night = (60 * words[p] / voiced[p] for p in ("normal", "slow"))
+    assert night <= 0.85 * day, f"slow {night:.0f} against normal {day:.0f} words per voiced minute"
+    assert 60 * sentence_words / sentence_s >= 95, f"{60 * sentence_words / sentence_s:.0f} words a minute"
+    assert np.median(bright["slow"]) <= 0.7 * np.median(bright["normal"]), \
+        f"above 2.5 kHz: slow {np.median(bright['slow']):.4f}, normal {np.median(bright['normal']):.4f}"
 
 
 def test_both_voices_hold_the_same_lines():
@@ -142,7 +190,8 @@ def test_voices_lists_each_voice_with_a_sample_and_what_speaks_your_lines():
     for voice in VOICES.values():
         assert voice.name in result.output and voice.description in result.output
     assert result.output.count(f'sample: "{SAMPLE_PHRASE}"') == len(VOICES)
-    assert f"{len(manifest(DEFAULT_VOICE))} built-in lines" in result.output
+    daytime = [e for e in manifest(DEFAULT_VOICE).values() if "pace" not in e]
+    assert f"{len(daytime)} built-in lines" in result.output
     for phrase in CUE_PHRASES:
         assert phrase in result.output
 

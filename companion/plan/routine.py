@@ -36,6 +36,10 @@ MAX_DURATION_S = 4 * 3600.0
 # >= 15 dB over the ducked music in ~99 % of 400 ms speaking windows of the built-ins (12 dB: 76-80 %,
 # the built-in music's own swells eat the margin); measured by scripts/measure_content.py.
 DEFAULT_DUCK_DB = 18.0
+# How the narration is delivered (``[session] pace``): "normal" (~130 words a minute) or "slow" (~105, a
+# darker voice, for bedtime). Each pace has its own renderings of the lines, shipped and synthesized alike
+# (``companion.narration.synthesis.DELIVERIES`` says how each sounds).
+PACES = ("normal", "slow")
 _STEP_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -104,6 +108,7 @@ class SessionOptions:
     fade_out_s: float = 20.0
     line_gap_s: float = 1.0
     chimes: bool | str = True    # False, True (the bowl) or "soft" (a darker bowl, for bedtime)
+    pace: str = "normal"         # one of PACES: which renderings of the lines speak
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,7 @@ _SESSION_NUMBERS: dict[str, tuple[float, float, str]] = {
     "line_gap_s": (0.0, 10.0, "s"),
 }
 _TOP_KEYS = ("name", "description", "session", "steps")
-_SESSION_KEYS = (*_SESSION_NUMBERS, "music", "chimes")
+_SESSION_KEYS = (*_SESSION_NUMBERS, "music", "chimes", "pace")
 _STEP_KEYS = ("id", "title", "do", "lines", "hold", "chime_start", "chime_end", "breath", "hold_cues")
 _LINE_KEYS = ("text", "clip", "pause_after")
 _CUE_KEYS = ("text", "clip", "at", "before_end", "on")
@@ -241,6 +246,12 @@ def _parse_session(raw: Any, where: str, base: Path) -> SessionOptions:
         if chimes != "soft" and not isinstance(chimes, bool):
             raise RoutineError(f"{where}: session.chimes must be true, false or \"soft\", got {chimes!r}")
         values["chimes"] = chimes
+    if "pace" in raw:
+        pace = raw["pace"]
+        if pace not in PACES:
+            raise RoutineError(f"{where}: session.pace must be " + " or ".join(f'"{p}"' for p in PACES)
+                               + f", got {pace!r}", hint="\"slow\" speaks slower and softer, for bedtime")
+        values["pace"] = pace
     if "music" in raw:
         music = raw["music"]
         items = [music] if isinstance(music, str) else music
