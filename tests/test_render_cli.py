@@ -94,6 +94,22 @@ def test_an_impossible_length_says_what_is_possible(tmp_path, routine):
     assert "choose --minutes between" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
+def test_the_lengths_offered_for_a_routine_are_lengths_it_accepts():
+    """The hint's numbers are rounded inwards: '--minutes LOW' and '--minutes HIGH' both fit (quick-reset's
+    shortest once read 3.8 while 3.8 was refused)."""
+    import re
+
+    from click.testing import CliRunner
+
+    from companion.cli import main
+
+    refused = CliRunner().invoke(main, ["routines", "show", "quick-reset", "--minutes", "1"])
+    low, high = re.search(r"between ([\d.]+) and ([\d.]+)", refused.output).groups()
+    for minutes in (low, high):
+        result = CliRunner().invoke(main, ["routines", "show", "quick-reset", "--minutes", minutes])
+        assert result.exit_code == 0, (minutes, result.output)
+
+
 @pytest.mark.parametrize("args, expected", [
     (["-o", "out.xyz"], "unknown format '.xyz'"),
     (["-o", "missing-folder/out.wav"], "does not exist"),
@@ -205,7 +221,7 @@ def test_a_voice_only_session_comes_out_at_the_loudness_asked_for(tmp_path):
     import pyloudnorm
 
     out = tmp_path / "voice.wav"
-    result = companion("render", "quick-reset", "--music", "none", "--minutes", "3.8", "-o", str(out),   # shortest
+    result = companion("render", "quick-reset", "--music", "none", "--minutes", "4", "-o", str(out),   # near its shortest
                        env_extra={"COMPANION_CACHE_DIR": str(tmp_path / "cache")})
     assert result.returncode == 0, result.stderr
     audio, rate = soundfile.read(str(out), dtype="float64")

@@ -239,7 +239,7 @@ def test_render_speaks_in_the_voice_asked_for(tmp_path):
     for voice in ("heart", "joe"):
         out = tmp_path / f"{voice}.wav"
         result = CliRunner().invoke(main, ["render", "quick-reset", "--music", "none", "--voice", voice,
-                                           "--minutes", "3.8", "-o", str(out)])   # its shortest: 90 s are used
+                                           "--minutes", "4", "-o", str(out)])   # near its shortest: 90 s are used
         assert result.exit_code == 0, result.output
         audio, rate = sf.read(out, dtype="float64")
         pitch[voice] = median_pitch_hz(audio[: 90 * rate].mean(axis=1), rate)

@@ -140,10 +140,20 @@ def fit_hold_scale(routine: Routine, durations_s: dict[tuple[int, int], float], 
             f"cannot fit '{routine.name}' into {minutes:g} minutes: its narration, lead-in and fade-out take "
             f"{clock(round(fixed_s))} and its holds can only be scaled between {HOLD_SCALE_MIN:g}x and "
             f"{HOLD_SCALE_MAX:g}x",
-            hint=f"choose --minutes between {low / 60:.1f} and {high / 60:.1f}" if holds_s > 0
+            hint=f"choose --minutes between {_tenths_up(low - 1.0)} and {_tenths_down(high + 1.0)}" if holds_s > 0
             else "this routine has no holds to scale",
         )
     return (target_s - fixed_s) / holds_s
+
+
+def _tenths_up(seconds: float) -> str:
+    """``seconds`` as minutes rounded UP to a tenth, so the number offered is one that fits."""
+    return f"{math.ceil(seconds / 6.0 - 1e-9) / 10:.1f}"
+
+
+def _tenths_down(seconds: float) -> str:
+    """``seconds`` as minutes rounded DOWN to a tenth."""
+    return f"{math.floor(seconds / 6.0 + 1e-9) / 10:.1f}"
 
 
 def plan(
