@@ -1,10 +1,10 @@
 """The input side of the sound device: list microphones, pick one, record a take with a live level.
 
-``output.player`` owns playback; this is the one other module that imports sounddevice, for input, and
-only when recording or listing devices. The input callback only copies ``indata`` into a buffer that was
-allocated before the stream started (``MAX_TAKE_S`` long) and advances a frame count; the main thread
-reads the frames written so far to draw the level meter and, at the end, the take. No lock: the
-callback is the only writer of the count, and the main thread only reads below it.
+``output.player`` owns playback; this opens the input stream (sounddevice itself comes through
+``sound_devices``), and only when recording or listing devices. The input callback only copies ``indata``
+into a buffer that was allocated before the stream started (``MAX_TAKE_S`` long) and advances a frame
+count; the main thread reads the frames written so far to draw the level meter and, at the end, the take.
+No lock: the callback is the only writer of the count, and the main thread only reads below it.
 """
 
 from __future__ import annotations
