@@ -12,7 +12,7 @@ import pytest
 from companion.errors import RoutineError
 from companion.mix.assemble import build_session
 from companion.plan.routine import DEFAULT_DUCK_DB, load_routine
-from companion.plan.timeline import CUE_GAP_S, CUE_TAIL_S, HOLD_LEAD_S, plan
+from companion.plan.timeline import CUE_GAP_S, CUE_TAIL_S, HOLD_LEAD_S, extend_hold, plan
 from tests import sessionkit as kit
 
 RATE = 1000
@@ -61,6 +61,29 @@ def test_hold_cues_sit_at_their_share_of_the_hold_and_scale_with_it(tmp_path):
         assert [e.line for e in cues] == [1, 2]
         for event in cues:           # ducking is planned for the cue as for any line
             assert any(d.start <= event.start and event.end <= d.end for d in timeline.ducks)
+
+
+def test_extend_moves_a_cue_written_before_the_end_with_the_end_and_leaves_the_others(tmp_path):
+    """The live "extend" key (+30 s): "Last few breaths." (before_end = 10) is still said 10 s before the
+    hold ends, its duck moves with it; a cue written with ``at`` stays; a cue already started stays; with a
+    breathing pace the move is whole cycles (4 + 6 s: 30 s), so an on-the-breath cue stays on its half."""
+    routine = routine_with(tmp_path, 'lines = ["Go."]\nhold = 60\nbreath = { in_s = 4, out_s = 6 }\n'
+                                     'hold_cues = [\n  { at = "0:20", text = "Slow circles." },\n'
+                                     '  { before_end = 10, on = "in", text = "Last few breaths." },\n]\n')
+    timeline = plan(routine, durations(routine), rate_hz=RATE, lead_in=False)
+    mark = timeline.steps[0]
+    circles, last = [e for e in timeline.voice if e.line >= 1]
+    extended = extend_hold(timeline, 0, 30.0, now=mark.hold_start + 5 * RATE)
+    circles2, last2 = [e for e in extended.voice if e.line >= 1]
+    assert circles2.start == circles.start, "a cue placed from the hold's start stays"
+    assert last2.start == last.start + 30 * RATE
+    assert (extended.steps[0].hold_end - last2.start) == (mark.hold_end - last.start)
+    assert any(d.start <= last2.start and last2.end <= d.end for d in extended.ducks), "the music ducks under it"
+    assert not any(d.start <= last.start < d.end for d in extended.ducks), "and no longer where it was"
+    late = extend_hold(timeline, 0, 30.0, now=last.start + 1)
+    assert [e.start for e in late.voice if e.line >= 1] == [circles.start, last.start], "already started: stays"
+    odd = extend_hold(timeline, 0, 25.0, now=mark.hold_start)
+    assert [e for e in odd.voice if e.line >= 1][1].start == last.start + 20 * RATE, "whole breath cycles"
 
 
 def test_a_cue_that_no_longer_fits_a_shrunk_hold_moves_earlier_or_is_left_out(tmp_path):

@@ -216,7 +216,7 @@ class Session:
         current = timeline.step_at(self._clock)
         if self._clock >= timeline.mark(current).hold_end:
             return  # this step's hold is over; nothing to extend
-        self.mixer.timeline = extend_hold(timeline, current, seconds)
+        self.mixer.timeline = extend_hold(timeline, current, seconds, now=self._clock)
 
     # -- rendering ------------------------------------------------------------------------------------
     def _mix(self, frames: int) -> tuple[np.ndarray, np.ndarray]:

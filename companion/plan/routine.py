@@ -68,6 +68,7 @@ class HoldCue:
     line: Line
     fraction: float
     on: str | None = None
+    from_end: bool = False     # written as ``before_end``: when the hold is extended live, it moves with the end
 
 
 @dataclass(frozen=True)
@@ -326,7 +327,7 @@ def _parse_hold_cues(raw: Any, here: str, base: Path, hold_s: float, breath: Bre
                                    hint="add breath = { in_s = 4, out_s = 6 } to the step")
         line = _parse_line({k: v for k, v in item.items() if k in ("text", "clip")}, at, base)
         fraction = seconds / hold_s if where[0] == "at" else 1.0 - seconds / hold_s
-        cues.append(HoldCue(line=line, fraction=fraction, on=on))
+        cues.append(HoldCue(line=line, fraction=fraction, on=on, from_end=where[0] == "before_end"))
     return tuple(sorted(cues, key=lambda cue: cue.fraction))
 
 

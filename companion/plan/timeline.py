@@ -48,6 +48,7 @@ class VoiceEvent:
     step: int                  # step index
     line: int                  # line index within the step
     path: Path
+    from_end: bool = False     # a hold cue placed from the hold's end (``before_end``): "extend" moves it
 
     @property
     def end(self) -> int:
@@ -202,7 +203,7 @@ def plan(
         for cue_index, at, length in place_hold_cues(step, index, durations_s, hold_s, first_line, routine):
             key = (index, len(step.lines) + cue_index)
             voice.append(VoiceEvent(hold_start + frames(at), frames(length), index, key[1],
-                                    (paths or {}).get(key, Path())))
+                                    (paths or {}).get(key, Path()), step.hold_cues[cue_index].from_end))
         if options.chimes and hold_s > 0:
             if step.chime_start:
                 chimes.append(ChimeEvent(hold_start, index, "start"))
@@ -329,25 +330,43 @@ def bridge_spans(spans: list[Span], bridge_frames: int) -> list[Span]:
     return merged
 
 
-def extend_hold(timeline: Timeline, step: int, seconds: float) -> Timeline:
-    """The same plan with ``step``'s hold ``seconds`` longer: everything after the hold moves later."""
+def extend_hold(timeline: Timeline, step: int, seconds: float, now: int = 0) -> Timeline:
+    """The same plan with ``step``'s hold ``seconds`` longer: everything after the hold moves later, and so
+    do the step's hold cues written from its end (``before_end``: "last few breaths" stays near the end)
+    that have not started by frame ``now``. Those move by whole breath cycles when the step has a pace,
+    so a cue on the in-breath stays on it."""
     mark = timeline.mark(step)
     delta = int(round(seconds * timeline.rate_hz))
     pivot = mark.hold_end
+    cue_delta = delta
+    if mark.breath is not None:
+        cycle = seconds_to_frames(mark.breath.in_s + mark.breath.out_s, timeline.rate_hz)
+        cue_delta = delta - delta % cycle if cycle > 0 else delta
 
     def later(frame: int) -> int:
         return frame + delta if frame >= pivot else frame
 
+    def moved(event: VoiceEvent) -> VoiceEvent:
+        if event.from_end and event.step == step and now <= event.start < pivot:
+            return replace(event, start=event.start + cue_delta)
+        return replace(event, start=later(event.start))
+
+    voice = tuple(sorted((moved(v) for v in timeline.voice), key=lambda event: event.start))
+    if any(v.from_end and v.step == step and now <= v.start < pivot for v in timeline.voice) and cue_delta:
+        bridge = seconds_to_frames(DUCK_BRIDGE_S, timeline.rate_hz)
+        ducks = tuple(bridge_spans([Span(v.start, v.end) for v in voice], bridge))
+    else:
+        ducks = tuple(Span(later(d.start), later(d.end)) for d in timeline.ducks)
     extra = dict(timeline.extra_holds)
     extra[step] = extra.get(step, 0.0) + seconds
     return replace(
         timeline,
-        voice=tuple(replace(v, start=later(v.start)) for v in timeline.voice),
+        voice=voice,
         chimes=tuple(replace(c, start=later(c.start)) for c in timeline.chimes),
         steps=tuple(replace(m, start=later(m.start), hold_start=later(m.hold_start),
                             hold_end=m.hold_end + delta if m.index == step else later(m.hold_end))
                     for m in timeline.steps),
-        ducks=tuple(Span(later(d.start), later(d.end)) for d in timeline.ducks),
+        ducks=ducks,
         fade_out_start=later(timeline.fade_out_start),
         end=later(timeline.end),
         extra_holds=tuple(sorted(extra.items())),
