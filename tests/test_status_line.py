@@ -175,6 +175,39 @@ def test_the_status_names_the_music_track_being_played(tmp_path):
         session.close()
 
 
+def test_the_status_names_the_track_heard_not_the_one_the_mixer_reads_ahead(tmp_path):
+    """A live player renders ~0.6 s ahead: at a track change, the status asked for the heard frame still
+    names the track before the change until the change itself is heard."""
+    import numpy as np
+
+    from companion.mix.assemble import build_session
+    from companion.plan.routine import load_routine
+    from tests import sessionkit as kit
+
+    for name in ("first.wav", "second.wav"):
+        kit.write(tmp_path / name, kit.tone(12.0, 220.0))
+    session = build_session(load_routine("quick-reset"), music=(str(tmp_path / "first.wav"),
+                                                                 str(tmp_path / "second.wav")), seed=0)
+    try:
+        block = np.zeros((4800, 2), np.float32)
+        session.render(block)
+        first = session.status().track
+        rendered, changed_at = len(block), None
+        while changed_at is None and rendered < 40 * 48_000:
+            session.render(block)
+            rendered += len(block)
+            if session.status().track != first:
+                changed_at = rendered
+        assert changed_at is not None, "the music moved on to the other track"
+        second = session.status().track
+        assert {first, second} == {"first.wav", "second.wav"}
+        behind = changed_at - 2 * len(block)
+        assert session.status(heard_frame=behind).track == first
+        assert session.status(heard_frame=changed_at).track == second
+    finally:
+        session.close()
+
+
 @pytest.mark.parametrize("width", [40, 50, 80])
 def test_the_key_help_breaks_between_entries_never_between_a_key_and_its_word(width):
     from companion.terminal.statusline import help_lines

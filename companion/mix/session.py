@@ -103,6 +103,7 @@ class Session:
         self.block_frame = 0              # mix frame of the first sample of the last block rendered
         self.finished = False
         self._seen: tuple = ()
+        self._tracks: tuple[tuple[int, str], ...] = ()   # (output frame, track): the last changes of music track
         # The cue bus (ambient --cue-device) is delayed like the main output, so the two stay aligned.
         self._cue_delay = np.zeros((0, CHANNELS), np.float32)
         self._cues = np.zeros((0, CHANNELS), np.float32)
@@ -327,6 +328,9 @@ class Session:
     def _publish(self) -> None:
         # One tuple assignment (atomic): status() builds its snapshot from it on the reader's thread, so
         # the render path does no status work at all.
+        track = self._track_name()
+        if not self._tracks or self._tracks[-1][1] != track:
+            self._tracks = (*self._tracks[-7:], (self._out, track))
         self._seen = (self._out, self.mixer.timeline, self._end_override, self.stage.volume_db,
                       self.stage.balance_db, self._holding or self._paused, self.finished,
                       self._stopped_early)
@@ -370,8 +374,17 @@ class Session:
             paused=paused,
             finished=finished,
             stopped_early=stopped_early,
-            track=self._track_name(),
+            track=self._track_at(now),
         )
+
+    def _track_at(self, frame: int) -> str:
+        """The music track heard at output ``frame``: the last change at or before it (a live player asks
+        for the heard frame, about 0.6 s behind what the mixer is reading)."""
+        tracks = self._tracks
+        earlier = [name for start, name in tracks if start <= frame]
+        if earlier:
+            return earlier[-1]
+        return tracks[0][1] if tracks else self._track_name()
 
     def _track_name(self) -> str:
         """The music track the mixer is reading (its file name, as found on disk; may run a crossfade
