@@ -346,17 +346,15 @@ def extend_hold(timeline: Timeline, step: int, seconds: float, now: int = 0) -> 
     def later(frame: int) -> int:
         return frame + delta if frame >= pivot else frame
 
-    def moved(event: VoiceEvent) -> VoiceEvent:
-        if event.from_end and event.step == step and now <= event.start < pivot:
-            return replace(event, start=event.start + cue_delta)
-        return replace(event, start=later(event.start))
+    def moves_with_end(event: VoiceEvent) -> bool:
+        return event.from_end and event.step == step and now <= event.start < pivot
 
-    voice = tuple(sorted((moved(v) for v in timeline.voice), key=lambda event: event.start))
-    if any(v.from_end and v.step == step and now <= v.start < pivot for v in timeline.voice) and cue_delta:
-        bridge = seconds_to_frames(DUCK_BRIDGE_S, timeline.rate_hz)
-        ducks = tuple(bridge_spans([Span(v.start, v.end) for v in voice], bridge))
-    else:
-        ducks = tuple(Span(later(d.start), later(d.end)) for d in timeline.ducks)
+    voice = tuple(sorted((replace(v, start=v.start + cue_delta if moves_with_end(v) else later(v.start))
+                          for v in timeline.voice), key=lambda event: event.start))
+    # The ducks follow the voice as plan() builds them (no span reaches across a hold's end: a cue ends
+    # CUE_TAIL_S before it and the next step starts STEP_GAP_S after, more than the bridge between them).
+    bridge = seconds_to_frames(DUCK_BRIDGE_S, timeline.rate_hz)
+    ducks = tuple(bridge_spans([Span(v.start, v.end) for v in voice], bridge)) if timeline.ducks else ()
     extra = dict(timeline.extra_holds)
     extra[step] = extra.get(step, 0.0) + seconds
     return replace(
