@@ -13,6 +13,7 @@ never waits for it. This module never touches sound: the command layer makes the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
@@ -68,35 +69,45 @@ def scale_value(key: str) -> int | None | str:
 def ask_scale(question_id: str, reader: KeyReader, out: TextIO, speaker: Speaker = SILENT) -> int | None:
     """Ask the question ``question_id`` on the status line (and aloud, through ``speaker``) until a scale
     key or Enter comes; returns the value or None. Any key hushes the voice; a wrong key asks again."""
-    question = QUESTIONS[question_id]
-    _show(out, f"{question} ({SCALE_KEYS}) ")
-    speaker.say(question_id)
-    while True:
-        for key in reader.read(0.5):
-            speaker.hush()
-            value = scale_value(key)
-            if value == "again":
-                _show(out, f"{question} Please press {SCALE_KEYS}. ")
-                speaker.say(question_id)
-                continue
-            _show(out, f"{question} {'skipped' if value is None else value}", end="\n")
-            return value  # type: ignore[return-value]
+    def answer(key: str):
+        value = scale_value(key)
+        return _AGAIN if value == "again" else (value, "skipped" if value is None else value)
+
+    return _ask(question_id, SCALE_KEYS, SCALE_KEYS, answer, reader, out, speaker)
 
 
 def ask_yes_no(question_id: str, reader: KeyReader, out: TextIO, speaker: Speaker = SILENT) -> bool:
     """``y`` → True; ``n``, Enter → False; anything else asks again (the voice as in ``ask_scale``)."""
+    def answer(key: str):
+        if key.lower() not in ("y", "n", "\r", "\n"):
+            return _AGAIN
+        yes = key.lower() == "y"
+        return yes, "yes" if yes else "no"
+
+    return _ask(question_id, "y/n", "y or n", answer, reader, out, speaker)
+
+
+_AGAIN = object()
+
+
+def _ask(question_id: str, keys: str, retry_keys: str, answer: Callable[[str], object], reader: KeyReader,
+         out: TextIO, speaker: Speaker):
+    """The one question loop: show (and say) the question, read keys until ``answer(key)`` gives
+    (value, what to show) rather than ``_AGAIN``; any key hushes the voice, a wrong one asks again."""
     question = QUESTIONS[question_id]
-    _show(out, f"{question} (y/n) ")
+    _show(out, f"{question} ({keys}) ")
     speaker.say(question_id)
     while True:
         for key in reader.read(0.5):
             speaker.hush()
-            if key.lower() in ("y", "n", "\r", "\n"):
-                yes = key.lower() == "y"
-                _show(out, f"{question} {'yes' if yes else 'no'}", end="\n")
-                return yes
-            _show(out, f"{question} Please press y or n. ")
-            speaker.say(question_id)
+            given = answer(key)
+            if given is _AGAIN:
+                _show(out, f"{question} Please press {retry_keys}. ")
+                speaker.say(question_id)
+                continue
+            value, shown = given
+            _show(out, f"{question} {shown}", end="\n")
+            return value
 
 
 def check_in_before(out: TextIO, *, known: CheckIn = CheckIn(), speaker: Speaker = SILENT) -> CheckIn:
