@@ -74,3 +74,29 @@ def test_levelling_brings_a_clip_to_the_target_and_respects_the_peak_cap(target_
     capped = loudness.levelling_gain_db(clip, rate_hz, 0.0, max_peak_db=-3.0)
     assert 20 * np.log10(np.abs(clip).max()) + capped == pytest.approx(-3.0, abs=1e-9), "the peak cap wins"
     assert loudness.levelling_gain_db(clip * 1e-6, rate_hz, target_lufs) == 0.0, "silence is left alone"
+
+
+def test_a_16_bit_wav_at_44_1_khz_with_different_channels_matches_pyloudnorm(tmp_path):
+    """The file path as music takes it: 16-bit PCM read as stored, both channels in one FFT (L + iR).
+    The channels differ (noise of two spectra at two levels, a tone on one side only, and a 1 kHz tone
+    90 degrees apart on the two sides, whose cross terms a wrong packing would count), so one channel
+    leaking into the other's power would show; Tech 3341's cases are the same on both sides."""
+    import soundfile
+    from scipy.signal import butter, sosfilt
+
+    rate_hz = 44_100
+    rng = np.random.default_rng(5)
+    left = sosfilt(butter(4, [200, 6000], "bandpass", fs=rate_hz, output="sos"), rng.standard_normal(8 * rate_hz))
+    right = sosfilt(butter(2, 3000, "highpass", fs=rate_hz, output="sos"), rng.standard_normal(8 * rate_hz))
+    right += 4 * np.sin(2 * np.pi * 60 * np.arange(8 * rate_hz) / rate_hz)
+    signal = np.stack([left * 0.05 / left.std(), right * 0.01 / right.std()], axis=1)
+    phase = 2 * np.pi * 1000 * np.arange(8 * rate_hz) / rate_hz
+    signal += 0.05 * np.stack([np.sin(phase), np.cos(phase)], axis=1)
+    path = tmp_path / "music.wav"
+    soundfile.write(path, signal, rate_hz, subtype="PCM_16")
+    stored, _ = soundfile.read(path, dtype="float64")              # what the file holds, 16-bit rounded
+    judged = pyloudnorm.Meter(rate_hz).integrated_loudness(stored)
+    measured = loudness.analyse_file(path)
+    assert measured.loudness_lufs == pytest.approx(judged, abs=TOLERANCE_LU), (
+        f"ours {measured.loudness_lufs:.3f} LUFS, pyloudnorm {judged:.3f}")
+    assert measured.peak_db == pytest.approx(20 * np.log10(np.abs(stored).max()), abs=1e-6)
