@@ -22,6 +22,9 @@ its Python process) from ``os.wait4``, and ``tree PSS`` / ``tree USS``: the larg
 (private pages) over the command and its descendants (ffmpeg decoders included), sampled from /proc every
 0.1 s. PSS shares a library page among every process on the machine that maps it, so it moves with other
 programs' load; USS does not (compare USS between runs).
+The report also sets each CPU target's budget against that floor: decoding and resampling the inputs is
+work any engine must do, so a budget under it (0.2x the concat graph, on this machine) cannot be met on
+CPU; such a target is judged on wall time, which decoding on the second core can still meet.
 All figures and ratios come from this one run; the machine is shared and noisy, so compare ratios, not
 seconds across runs, and look at the CPU ratios too (less disturbed by other load than wall time).
 
@@ -394,6 +397,23 @@ def ratio_line(label: str, num: Run | None, den: Run | None, target: float | Non
     return text
 
 
+def floor_line(label: str, graph: Run | None, target: float, floor: Run | None) -> str | None:
+    """Whether a CPU target can be met at all: its CPU budget (``target`` x the graph's CPU) against the
+    CPU of decoding and resampling the inputs alone (the floor: ffmpeg, one file after another).
+
+    Any engine must decode the same files and resample 44.1 -> 48 kHz at this quality (ffmpeg's swr; soxr
+    costs more), so a budget under the floor cannot be met on CPU, whatever the mixing costs; the wall
+    target still can be, because companion decodes on the second core while it mixes."""
+    if graph is None or floor is None or not graph.ok or not floor.ok:
+        return None
+    budget_s = target * graph.cpu_s
+    verdict = ("below the decode floor: the CPU target cannot be met by any engine that decodes and "
+               "resamples at this quality; judge the wall ratio" if budget_s < floor.cpu_s else
+               f"{budget_s - floor.cpu_s:.2f} s CPU left for everything but decoding")
+    return (f"  CPU budget of {target:g}x {label}: {budget_s:.2f} s; decode floor (WAV tracks + clips) "
+            f"{floor.cpu_s:.2f} s CPU: {verdict}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -556,6 +576,12 @@ def report(runs: dict[str, Run], session, quick: bool) -> None:
         ("companion MP3 cold / warm", get("companion MP3 (cold)"), mp3, None),
     ):
         print(ratio_line(label, num, den, target))
+    floor = get("decode-all WAV (floor)")
+    for label, graph, target in (("adelay+amix", get("ffmpeg graph WAV"), TARGET_WAV_VS_GRAPH),
+                                 ("apad+concat", get("ffmpeg graph WAV (concat)"), TARGET_WAV_VS_CONCAT)):
+        line = floor_line(label, graph, target, floor)
+        if line:
+            print(line)
     companion_runs = [r for k, r in runs.items() if k.startswith("companion") and r.ok]
     if companion_runs:
         worst = max(companion_runs, key=lambda r: r.maxrss_mb)
