@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pyloudnorm
@@ -96,6 +97,30 @@ def test_prefilled_frames_are_the_same_frames_as_read_from_the_pipe(track):
         decoder.prefill(100_000, threading.Event())
         parts = [decoder.read(30_000) for _ in range(12)]
     assert sum(map(len, parts)) == len(plain)
+    assert np.array_equal(np.concatenate(parts), plain)
+
+
+def test_frames_kept_ahead_while_the_mixer_reads_are_the_same_frames_in_order(track):
+    """keep_ahead (renders) fills on a worker thread while the owner reads the same decoder: every frame
+    arrives once, in order, whichever of the two read the pipe; the worker stops at the end of the track."""
+    with StreamDecoder(track, 48_000) as decoder:
+        plain = np.concatenate([decoder.read(48_000).copy() for _ in range(7)])
+    with StreamDecoder(track, 48_000) as decoder:
+        stop = threading.Event()
+        worker = threading.Thread(target=decoder.keep_ahead, args=(150_000, stop))
+        worker.start()
+        parts, size, most_ahead = [], 1, 0
+        while True:
+            most_ahead = max(most_ahead, len(decoder._ahead))
+            part = decoder.read(size)
+            if not len(part):
+                break
+            parts.append(part.copy())
+            size = size * 7 % 40_009 + 1     # uneven requests, some under, some over a fill step
+            time.sleep(0.002)                # the mixer's work: the worker gets ahead meanwhile
+        worker.join(timeout=10)
+        assert not worker.is_alive(), "keep_ahead did not end with the stream"
+    assert most_ahead > 100_000, f"the worker never got ahead ({most_ahead} frames)"
     assert np.array_equal(np.concatenate(parts), plain)
 
 

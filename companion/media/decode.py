@@ -309,16 +309,19 @@ class StreamDecoder:
         self._carry = b""
         self._ended = False
         self._ahead = FrameFifo()   # frames prefilled on a worker thread, read first
+        # Held for each read and each prefill step: ``keep_ahead`` fills while the owner reads.
+        self._lock = threading.Lock()
 
     def read(self, frames: int) -> np.ndarray:
         """Up to ``frames`` frames (a writable array the caller owns); fewer only at the end of the stream.
         Prefilled frames come first (a view of a prefilled chunk when one covers the request)."""
-        if not self._ahead:
-            return self._read_pipe(frames)
-        out = self._ahead.take_array(frames)
-        if len(out) < frames:   # the prefill runs out inside this request: the rest from the pipe
-            out = np.concatenate([out, self._read_pipe(frames - len(out))])
-        return out
+        with self._lock:
+            if not self._ahead:
+                return self._read_pipe(frames)
+            out = self._ahead.take_array(frames)
+            if len(out) < frames:   # the prefill runs out inside this request: the rest from the pipe
+                out = np.concatenate([out, self._read_pipe(frames - len(out))])
+            return out
 
     def prefill(self, frames: int, stop: threading.Event) -> None:
         """Decode up to ``frames`` frames ahead into memory, until ``stop`` is set.
@@ -328,25 +331,52 @@ class StreamDecoder:
         pipe, so the two decoders overlap at every track change.
         """
         while self._ahead.frames < frames and not self._ended and not stop.is_set():
-            want = min(_PREFILL_CHUNK, frames - self._ahead.frames)
-            self._await_pipe(want * _FRAME_BYTES, stop)
-            self._ahead.push(self._read_pipe(want))
+            self._prefill_step(min(_PREFILL_CHUNK, frames - self._ahead.frames), stop)
 
-    def _await_pipe(self, nbytes: int, stop: threading.Event) -> None:
+    def keep_ahead(self, frames: int, stop: threading.Event) -> None:
+        """Keep up to ``frames`` frames decoded ahead of the reader, who reads meanwhile, until the
+        stream ends or ``stop`` is set.
+
+        For an offline render, on the worker thread once the next track is prefilled: the playing track's
+        ffmpeg then decodes whenever a core is free, instead of only when the mixer reaches the part of the
+        track that was not prefilled and waits for it. Frames keep their order (reads and fill steps hold
+        the same lock; a step appends what the pipe gave after everything read before). Checks the fill
+        every 2 ms while full; meant for renders, not for live playback, which reads at the speed of sound.
+        """
+        while not self._ended and not stop.is_set():
+            room = frames - self._ahead.frames
+            if room < _PREFILL_CHUNK // 2:
+                stop.wait(0.002)
+                continue
+            self._prefill_step(min(_PREFILL_CHUNK, room), stop)
+
+    def _prefill_step(self, want: int, stop: threading.Event) -> None:
+        """Read up to ``want`` frames into the prefill once the pipe holds them (or ffmpeg has ended):
+        no more than the pipe holds then, so the lock is never held waiting for ffmpeg."""
+        available = self._await_pipe(want * _FRAME_BYTES, stop)
+        if available is not None and available < _FRAME_BYTES:
+            return      # stopped, or the reader emptied the pipe meanwhile
+        with self._lock:
+            if not self._ended:
+                self._ahead.push(self._read_pipe(want if available is None else min(want, available // _FRAME_BYTES)))
+
+    def _await_pipe(self, nbytes: int, stop: threading.Event) -> int | None:
         """Sleep until the pipe holds ``nbytes`` (or 3/4 of what it can hold), ffmpeg has exited, or
-        ``stop`` is set. A blocking read returns at each of ffmpeg's 32 KiB writes: two context switches
-        per write, for a read that is in no hurry; polling every 0.5 ms lets ffmpeg fill the pipe first."""
+        ``stop`` is set; return the bytes the pipe holds (None once ffmpeg has exited: read to the end).
+        A blocking read returns at each of ffmpeg's 32 KiB writes: two context switches per write, for a
+        read that is in no hurry; polling every 0.5 ms lets ffmpeg fill the pipe first."""
         fd = self._proc.stdout.fileno()
         nbytes = min(nbytes, self._pipe_bytes * 3 // 4)
         count = array.array("i", [0])
-        while not stop.is_set() and self._proc.poll() is None:
+        while self._proc.poll() is None:
             try:
                 fcntl.ioctl(fd, termios.FIONREAD, count)
             except OSError:
-                return
-            if count[0] >= nbytes:
-                return
+                return None
+            if count[0] >= nbytes or stop.is_set():
+                return count[0]
             time.sleep(0.0005)
+        return None
 
     def _read_pipe(self, frames: int) -> np.ndarray:
         """Up to ``frames`` frames straight from the pipe into a fresh array (one copy, by the kernel)."""

@@ -111,6 +111,9 @@ class MusicStream:
         self._loudness_of = loudness_of
         self._length_of = length_of
         self.until: int | None = None
+        # Offline renders set this: once the next track is prefilled, the worker keeps this much of the
+        # playing track decoded ahead too (StreamDecoder.keep_ahead). 0 for live playback.
+        self.decode_ahead_s = 0.0
         self._emitted = 0       # frames returned by read() so far
         self._fallback = fallback
         self._max_gain_db = max_gain_db
@@ -162,6 +165,8 @@ class MusicStream:
                 continue
             self._last_opened, self._repeat_allowed = path, False
             decoder.prefill(self._prefill_frames(playing, playing_from), self._stop_prefill)
+            if playing is not None and self.decode_ahead_s > 0:
+                playing.decoder.keep_ahead(int(self.decode_ahead_s * self.rate_hz), self._stop_prefill)
             return _Opened(path, decoder, float(dsp.db_to_gain(gain_db)))
 
     def _prefill_frames(self, playing: _Opened | None, playing_from: int) -> int:
@@ -318,9 +323,10 @@ class MusicStream:
 
     def close(self) -> None:
         self._stop_prefill.set()
+        # The worker first (it may be reading the playing track ahead), then the decoders.
+        self._pool.shutdown(wait=True, cancel_futures=True)
         if self._track is not None:
             self._track.decoder.close()
-        self._pool.shutdown(wait=True, cancel_futures=True)
         if self._next.done() and not self._next.cancelled():
             pending = self._next.result()
             if pending is not None:

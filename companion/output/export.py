@@ -34,6 +34,10 @@ FORMATS = ("wav", "flac", "mp3", "ogg")
 ARTIST = "companion"
 BLOCK_FRAMES = 96_000   # 2 s blocks offline: half the per-block Python work and thread hand-offs of 1 s blocks
 
+# How much of the playing track the music worker keeps decoded ahead of the mixer (48 kHz: 33 MiB), once
+# the next track is prefilled: at most what the prefill itself holds, so the peak memory stays the same.
+DECODE_AHEAD_S = 90.0
+
 Progress = Callable[[int, int], None]
 
 
@@ -88,6 +92,8 @@ def render_to_file(session: Session, path: Path, *, progress: Progress | None = 
     path = Path(path)
     fmt = output_format(path)
     keep_freed_memory_for_reuse()
+    if session.mixer.music is not None:     # no one listens in real time: let decoders run ahead
+        session.mixer.music.decode_ahead_s = DECODE_AHEAD_S
     sweep_stale_partials(path.parent if str(path.parent) else Path("."))
     tmp = partial_name(path)
     sidecar = sidecar_of(path)
