@@ -156,6 +156,32 @@ with rtmixer.Mixer(channels=2, samplerate=48000, blocksize=1024, latency=0.05) a
 """
 
 
+SESSION_INTO_RTMIXER = """
+import sys, time, numpy as np, rtmixer
+from companion.mix.assemble import build_session
+from companion.output.gc_hold import hold_gc
+from companion.plan.routine import DEFAULT_ROUTINE, load_routine
+session = build_session(load_routine(DEFAULT_ROUTINE), rate_hz=48000)
+ring = rtmixer.RingBuffer(2 * 4, 32768)                  # 0.68 s
+B, CHUNK, KEEP = 1024, 8 * 1024, 24 * 1024              # 170 ms chunks, 0.5 s kept queued
+music, voice, out = (np.zeros((CHUNK, 2), np.float32) for _ in range(3))
+def fill():
+    while ring.read_available <= KEEP - CHUNK:
+        session.render_ahead(music, voice)
+        for i in range(0, CHUNK, B):
+            session.stage.process(music[i:i + B], out[i:i + B], session.block_frame + i, voice=voice[i:i + B])
+        ring.write(out)
+fill()
+hold_gc()
+with rtmixer.Mixer(channels=2, samplerate=48000, blocksize=1024, latency=0.05) as mixer:
+    mixer.play_ringbuffer(ring)
+    end = time.monotonic() + float(sys.argv[1])
+    while time.monotonic() < end:
+        fill()
+        time.sleep(max(ring.read_available - (KEEP - CHUNK), 0) / 48000 + 0.002)
+"""
+
+
 def floor_shares(seconds: float, folder: Path) -> dict[str, float]:
     """The device path's own cost, the references the player's share is judged against (same buffer:
     two 1024-frame periods, 42.7 ms): an empty Python callback through PortAudio's ALSA host API, aplay
@@ -176,6 +202,11 @@ def floor_shares(seconds: float, folder: Path) -> dict[str, float]:
         # from Python every 40 ms, the cheapest Python-fed design that keeps keys within ~100 ms.
         commands["rtmixer C callback, Python producer every 40 ms"] = [
             sys.executable, "-c", RTMIXER_PRODUCER, str(seconds + 4)]
+        # The whole default session (decoders, mixer, output stage, limiter) rendered by a Python thread
+        # every 170 ms into a 0.68 s rtmixer ring, keys not handled: what the player would cost with its
+        # callback in C (measured at load 1.7-5: 1.37-1.63 %, the player 2.50-2.70 % in the same runs).
+        commands["default session + output stage into an rtmixer ring, every 170 ms"] = [
+            sys.executable, "-c", SESSION_INTO_RTMIXER, str(seconds + 4)]
     shares = {}
     for name, command in commands.items():
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -250,7 +281,10 @@ def main() -> None:
             cpu = play(30 if quick else 90, stats, measure_cpu_from=3)
             print(f"CPU share of one core while playing, ffmpeg children included: {cpu['cpu_share'] * 100:.2f} % "
                   f"(target <= 1 %; {load()})")
-            print("  by part: " + ", ".join(f"{role} {share:.2f} %" for role, share in cpu["cpu_breakdown"].items()))
+            parts = cpu["cpu_breakdown"]
+            ended = cpu["cpu_share"] * 100 - sum(parts.values())
+            print("  by part: " + ", ".join(f"{role} {share:.2f} %" for role, share in parts.items())
+                  + (f", threads that ended (a reopened stream's old callback) {ended:.2f} %" if ended >= 0.05 else ""))
             floor = floor_shares(10 if quick else 30, tmp_path)
             print("  the device path alone, same buffer: " + ", ".join(f"{name} {share:.2f} %"
                                                                         for name, share in floor.items()))

@@ -41,6 +41,7 @@ class Limiter:
         self._required = np.ones(2 * (self._a + self._b), np.float64)              # r[] tail
         self._check_level = self.ceiling * 10.0 ** (-3.0 / 20.0)
         self._quiet = len(self._history) + len(self._required)  # trailing input frames under check level
+        self.quiet = False      # the last block was quiet: its output is its input delayed, all finite
 
     def process(self, block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Limit one block; returns the same number of frames, delayed by ``latency`` (written into
@@ -52,6 +53,8 @@ class Limiter:
         hist = len(self._history)
         settled = len(self._required) + 2 * _TP_TAPS
         quiet = self._quiet >= settled and max(float(block.max()), -float(block.min())) <= self._check_level
+        # (NaN fails the comparison; quiet means this block and the whole history are finite and low)
+        self.quiet = quiet
         if quiet and n >= hist:
             # Quiet for longer than the look-ahead and detection reach: the gain is exactly 1, and the
             # output is the input delayed (assembled directly, without joining history and block).
@@ -69,7 +72,7 @@ class Limiter:
             return out
         # Required gain for frames [-T, n - T) where T = _TP_TAPS (they have full interpolation context).
         peak = np.maximum(np.abs(joined[:, 0]), np.abs(joined[:, 1]))  # (an axis of 2 reduces slowly)
-        loud = np.flatnonzero(peak[hist:] > self._check_level)
+        loud = np.flatnonzero(~(peak[hist:] <= self._check_level))     # NaN counts as loud: never "quiet"
         self._quiet = self._quiet + n if not len(loud) else n - 1 - int(loud[-1])
         detect = peak[hist - _TP_TAPS: hist + n - _TP_TAPS]
         if peak[hist - _TP_TAPS:].max() > self._check_level:

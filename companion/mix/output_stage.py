@@ -113,6 +113,8 @@ class OutputStage:
 
     def poll(self) -> None:
         """Apply the queued controls (the callback calls this even when it has no block to send)."""
+        if self._commands.empty():         # the usual case: no exception raised and caught each block
+            return
         while True:
             try:
                 command, value = self._commands.get_nowait()
@@ -174,6 +176,7 @@ class OutputStage:
                 self.limiter.process(block, out=out)
             else:
                 out[:] = block
-        if silence_non_finite(out):
+        # A quiet block came through the limiter as its input delayed, checked finite there: no second pass.
+        if not (self.limiter is not None and self.limiter.quiet) and silence_non_finite(out):
             self.non_finite_blocks += 1
         self.frame += n

@@ -32,6 +32,7 @@ class StreamLifecycle:
         stream = sd.OutputStream(samplerate=self.rate_hz, blocksize=self.block_frames, device=device_index,
                                  channels=CHANNELS, dtype="float32", latency=self.latency_s,
                                  callback=self._callback, finished_callback=self._stream_finished)
+        self._callback_tid = None                   # a reopened stream calls back on a thread of its own
         stream.start()
         self._stream = stream
         self.latency_s = float(stream.latency)      # what the device gave, not what was asked
