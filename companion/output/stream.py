@@ -50,13 +50,9 @@ from companion.output.stream_lifecycle import StreamLifecycle
 log = logging.getLogger("companion")
 
 BLOCK_FRAMES = 1024
-RENDER_BLOCKS = 8         # blocks the render thread renders per wake-up (170 ms). Each wake-up costs
-                          # ~0.4-0.6 ms of CPU whatever it renders (the render path runs cold after a
-                          # sleep: 6x its cost when rendering flat out, measured), so fewer, larger
-                          # chunks are what makes the producer cheap: 4 blocks 0.50 %, 12 blocks 0.23 %
-                          # of a core (scripts/bench_player.py has the live figures)
+RENDER_BLOCKS = 4         # blocks the render thread renders per wake-up: a quarter of the wake-ups
 AHEAD_S = 0.5             # how far the render thread renders ahead of the callback, plus one spare
-                          # chunk (0.68 s in all: it must stay under the 0.7 s pause fade, because the
+                          # chunk (0.6 s in all: it must stay under the 0.7 s pause fade, because the
                           # session stops its clock where that fade is silent)
 PAUSED_POLL_S = 0.005     # while paused, how often the render thread looks for a resume
 
@@ -200,7 +196,7 @@ class Player(StreamLifecycle):
     def _produce(self) -> None:
         chunk = RENDER_BLOCKS
         chunk_frames = chunk * self.block_frames
-        block_s = self.block_frames / self.rate_hz
+        full_wait_s = chunk_frames / self.rate_hz            # ring full: a chunk will have been taken
         offsets = np.arange(chunk, dtype=np.int64) * self.block_frames
         session = self.session
         self._producer_tid = threading.get_native_id()
@@ -212,14 +208,11 @@ class Player(StreamLifecycle):
                 # One spare chunk for a control: a re-plan is rendered (and flushed to) without waiting.
                 self._wake.clear()
                 pending = getattr(session, "has_commands", False)
-                over = self._written - self._read - (self._n - (chunk if pending else 2 * chunk))
-                if over > 0:
+                if self._written - self._read > self._n - (chunk if pending else 2 * chunk):
                     calm += 1
-                    if calm % 32 == 0:       # ~every 5 s, while well ahead: a cheap young-gen pass
+                    if calm % 32 == 0:       # ~every 3 s, while well ahead: a cheap young-gen pass
                         gc.collect(0)
-                    # Sleep until the callback has taken the blocks over the mark (one wake-up per chunk
-                    # rendered, not several); a control wakes it at once.
-                    self._wake.wait((over + 0.5) * block_s)
+                    self._wake.wait(full_wait_s)
                     continue
                 slot = self._written % self._n
                 view = self._ring[slot: slot + chunk].reshape(chunk_frames, CHANNELS)
