@@ -21,7 +21,7 @@ def config_dir(tmp_path, monkeypatch) -> Path:
 
 
 def write_settings(folder: Path, text: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)     # as companion makes it: private
     path = folder / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path

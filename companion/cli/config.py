@@ -29,8 +29,11 @@ def config_command(init: bool) -> None:
         if path.exists():
             click.echo(f"{visible(path)} already exists; left as it is.")
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(template(), encoding="utf-8")
+            from companion.folders import make_private_folder
+            from companion.journal.files import write_new_file
+
+            make_private_folder(path.parent)            # 0700, like the cache and data folders
+            write_new_file(path, template())            # 0600, whole or not at all
             click.echo(f"Wrote {visible(path)}")
     settings = load_settings(path)
     state = "" if settings.source else "  (no file yet: built-in defaults)"

@@ -249,12 +249,14 @@ def set_aside(path: Path) -> Path:
 
 
 def _make_private(path: Path) -> None:
-    """The folder 0700 and the file 0600, before SQLite writes a byte."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """The folder 0700 (when made here; an existing loose one is tightened by ``companion.folders`` when it
+    is companion's) and the file 0600, before SQLite writes a byte."""
+    from companion.folders import make_private_folder
+
     try:
-        os.chmod(path.parent, 0o700)
+        make_private_folder(path.parent)
     except OSError:
-        pass
+        return        # sqlite reports it, and the caller warns
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except FileExistsError:

@@ -224,7 +224,7 @@ def _write_atomically(path: Path, audio: np.ndarray, rate_hz: int) -> None:
     os.close(handle)
     try:
         sf.write(tmp, audio, rate_hz, format="WAV", subtype="PCM_16")
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o600)          # the user's own lines, like the folder: theirs alone
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
