@@ -86,6 +86,31 @@ def test_extend_moves_a_cue_written_before_the_end_with_the_end_and_leaves_the_o
     assert [e for e in odd.voice if e.line >= 1][1].start == last.start + 20 * RATE, "whole breath cycles"
 
 
+@pytest.mark.parametrize("extra_s, moved_s", [(30.0, 30.0), (25.0, 20.0)])
+def test_a_replan_with_extra_hold_lays_the_cues_out_as_the_extend_did(tmp_path, extra_s, moved_s):
+    """After "extend", a repeat or skip re-plans with the extra hold kept: "Last few breaths."
+    (before_end = 10, on the in-breath) stays 10 s before the end, moved by whole breath cycles (4 + 6 s),
+    and "Slow circles." (at 0:20) stays 20 s in: the same places the live extend gave them."""
+    routine = routine_with(tmp_path, 'lines = ["Go."]\nhold = 60\nbreath = { in_s = 4, out_s = 6 }\n'
+                                     'hold_cues = [\n  { at = "0:20", text = "Slow circles." },\n'
+                                     '  { before_end = 10, on = "in", text = "Last few breaths." },\n]\n')
+    timeline = plan(routine, durations(routine), rate_hz=RATE, lead_in=False)
+    extended = extend_hold(timeline, 0, extra_s, now=timeline.steps[0].hold_start)
+    replanned = plan(routine, durations(routine), rate_hz=RATE, lead_in=False, extra_holds={0: extra_s})
+
+    def cue_places(t):
+        mark = t.steps[0]
+        return [((e.start - mark.hold_start) / RATE, (mark.hold_end - e.start) / RATE)
+                for e in t.voice if e.line >= 1]
+
+    (circles_in_s, _), (last_in_s, last_to_end_s) = cue_places(replanned)
+    assert circles_in_s == pytest.approx(20.0, abs=0.001), "a cue placed from the hold's start stays"
+    assert last_in_s == pytest.approx(50.0 + moved_s, abs=0.001), "moved by whole breath cycles"
+    assert (last_in_s % 10.0) == pytest.approx(0.0, abs=0.001), "on the in-breath"
+    assert last_to_end_s == pytest.approx(10.0 + extra_s - moved_s, abs=0.001)
+    assert cue_places(replanned) == cue_places(extended)
+
+
 def test_a_cue_that_no_longer_fits_a_shrunk_hold_moves_earlier_or_is_left_out(tmp_path):
     routine = routine_with(tmp_path, 'lines = ["Go."]\nhold = 20\nhold_cues = [\n'
                                      '  { at = 5, text = "One." },\n  { at = 15, text = "Two." },\n'

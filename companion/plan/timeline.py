@@ -187,7 +187,8 @@ def plan(
         step = routine.steps[index]
         step_start = t
         first_line = start_line if index == start_step else 0
-        hold_s = step.hold_s * hold_scale + extra.get(index, 0.0)
+        extra_s = extra.get(index, 0.0)
+        hold_s = step.hold_s * hold_scale + extra_s
         for line_index in range(first_line, len(step.lines)):
             line = step.lines[line_index]
             length = frames(durations_s[(index, line_index)])
@@ -200,7 +201,8 @@ def plan(
                 t += frames(HOLD_LEAD_S if line.pause_after_s is None else line.pause_after_s)
         hold_start = t
         hold_end = t + frames(hold_s)
-        for cue_index, at, length in place_hold_cues(step, index, durations_s, hold_s, first_line, routine):
+        for cue_index, at, length in place_hold_cues(step, index, durations_s, hold_s, first_line, routine,
+                                                     extra_s=extra_s):
             key = (index, len(step.lines) + cue_index)
             voice.append(VoiceEvent(hold_start + frames(at), frames(length), index, key[1],
                                     (paths or {}).get(key, Path()), step.hold_cues[cue_index].from_end))
@@ -229,25 +231,38 @@ def plan(
 
 
 def place_hold_cues(step: Step, index: int, durations_s: dict[tuple[int, int], float], hold_s: float,
-                    first_line: int = 0, routine: Routine | None = None) -> list[tuple[int, float, float]]:
+                    first_line: int = 0, routine: Routine | None = None,
+                    extra_s: float = 0.0) -> list[tuple[int, float, float]]:
     """(cue index, seconds into the hold, seconds long) for each hold cue that fits the hold as played.
 
-    Each cue goes to its share of ``hold_s``, later if the cue before it has not ended ``CUE_GAP_S``
-    (``BREATH_CUE_GAP_S`` for a breath cue) earlier; a breath cue then moves on to the next start of its half-cycle. A cue that would not end
+    ``hold_s`` is the hold as played, of which ``extra_s`` was added live ("extend", kept by a re-plan).
+    Each cue goes to its share of the hold before the extra; a cue written ``before_end`` then moves
+    with the end by the extra (whole breath cycles when the step has a pace, as ``extend_hold`` moves
+    it, so it stays on its half of the breath and a re-plan lays the hold out as the extend did). A cue
+    waits until the one before it has ended ``CUE_GAP_S`` (``BREATH_CUE_GAP_S`` for a breath cue)
+    earlier; a breath cue then moves on to the next start of its half-cycle. A cue that would not end
     ``CUE_TAIL_S`` before the hold ends moves earlier if it can, else it is left out (a hold shrunk by
     ``--minutes``). Cues already spoken before a re-plan (line index < ``first_line``) are skipped.
     Raises RoutineError when a breath cue is longer than its half of the breath.
     """
+    written_s = hold_s - extra_s
+    moved_s = extra_s
+    if step.breath is not None and extra_s > 0:
+        cycle_s = step.breath.in_s + step.breath.out_s
+        moved_s = math.floor(extra_s / cycle_s + 1e-9) * cycle_s
+    share_s = {cue_index: cue.fraction * written_s + (moved_s if cue.from_end else 0.0)
+               for cue_index, cue in enumerate(step.hold_cues)}
     placed: list[tuple[int, float, float]] = []
     free_from = 0.0                     # where the previous cue ended (the hold's start at first)
     limit = hold_s - CUE_TAIL_S
-    for cue_index, cue in enumerate(step.hold_cues):
+    for cue_index in sorted(share_s, key=lambda i: (share_s[i], i)):
+        cue = step.hold_cues[cue_index]
         if len(step.lines) + cue_index < first_line:
             continue
         length = durations_s[(index, len(step.lines) + cue_index)]
         if placed:
             free_from += BREATH_CUE_GAP_S if cue.on is not None else CUE_GAP_S
-        wanted = max(cue.fraction * hold_s, free_from)
+        wanted = max(share_s[cue_index], free_from)
         if cue.on is not None and step.breath is not None:
             where = _cue_where(routine, step, index, cue_index)
             at = _breath_start(step.breath, cue, wanted, length, limit, free_from, where)
