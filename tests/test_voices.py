@@ -123,6 +123,28 @@ def test_shipped_clips_sit_at_the_narration_loudness(voice):
     assert max(abs(level + 20.0) for level in levels) <= 0.6, [round(x, 2) for x in levels]
 
 
+@pytest.mark.parametrize("voice", sorted(VOICES))
+def test_no_shipped_clip_is_one_make_narration_would_render_again(voice):
+    """scripts/make_narration.py keeps a clip whose manifest loudness is within twice its encode tolerance
+    of the target; one outside was rendered again on every run. The clips nearest that edge are measured
+    here with pyloudnorm, so the manifest's figure is the clip's own."""
+    import importlib.util
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("make_narration", ROOT / "scripts" / "make_narration.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    accepted_lu = 2 * script.ENCODED_TOLERANCE_LU
+    entries = sorted(manifest(voice).values(), key=lambda e: -abs(e["loudness_lufs"] - script.TARGET_LUFS))
+    outside = [(e["file"], e["loudness_lufs"]) for e in entries if abs(e["loudness_lufs"] - script.TARGET_LUFS) > accepted_lu]
+    assert not outside, f"rendered again on every run: {outside}"
+    for entry in entries[:3]:
+        audio, rate = sf.read(audio_dir() / "narration" / voice / entry["file"], dtype="float64")
+        measured = pyloudnorm.Meter(rate).integrated_loudness(audio)
+        assert measured == pytest.approx(entry["loudness_lufs"], abs=0.006), f"{entry['file']}: manifest is stale"
+
+
 def median_pitch_hz(audio: np.ndarray, rate: int) -> float:
     """Median fundamental of the voiced 40 ms frames: the autocorrelation peak between 60 and 400 Hz."""
     frame = int(0.04 * rate)
