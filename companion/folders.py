@@ -159,5 +159,5 @@ def _tighten_with_warning(folder: Path, own_entries: tuple[str, ...]) -> None:
                     folder, err.strerror or err)
         return
     if changed:
-        log.warning("%s was readable by other users (made by an older companion); made it private to you "
-                    "(%d folder(s) and file(s) tightened)", folder, changed)
+        log.warning("%s was readable by other users; made it private to you "
+                    "(%d folders and files tightened)", folder, changed)

@@ -137,7 +137,7 @@ def test_the_cache_folder_is_made_private(song, cache, tmp_path):
 
 def test_music_scan_reports_a_broken_cache_and_still_scans(song, tmp_path):
     cache_dir = tmp_path / "scan-cache"
-    cache_dir.mkdir()
+    cache_dir.mkdir(mode=0o700)          # as companion makes it (a loose one is tightened with a warning)
     (cache_dir / track_cache.CACHE_FILE).write_bytes(b"not a database at all" * 100)
     result = subprocess.run([sys.executable, "-m", "companion", "music", "scan", str(song.parent)],
                             capture_output=True, text=True, timeout=60,

@@ -88,7 +88,7 @@ def test_a_hostile_routine_file_is_refused_in_one_line(tmp_path, kind):
 
 @pytest.mark.parametrize("kind", list(HOSTILE))
 def test_a_hostile_settings_file_is_refused_in_one_line(tmp_path, kind):
-    (tmp_path / "config").mkdir()
+    (tmp_path / "config").mkdir(mode=0o700)       # private, as companion makes it
     hostile(kind, tmp_path / "config" / "config.toml", SETTINGS_MAX_BYTES, 'order = "name"\n')
     done = run(["config"], tmp_path, may_hang=kind in ("fifo", "dev-zero"))
     assert_one_line(done, 2, "settings file", HOSTILE[kind][1])

@@ -162,7 +162,7 @@ def test_a_bad_cue_device_is_named_as_the_cue_device(virtual_sound):
 @pytest.mark.parametrize("command, key", [("play", "device"), ("ambient", "device"), ("ambient", "cue_device")])
 def test_a_bad_device_in_the_settings_file_names_the_file_and_key(virtual_sound, tmp_path, command, key):
     folder = tmp_path / "config"
-    folder.mkdir()
+    folder.mkdir(mode=0o700)       # private, as companion makes it
     (folder / "config.toml").write_text(f'{key} = "nowhere"\n')
     env = {**os.environ, "COMPANION_CONFIG_DIR": str(folder)}
     result = run_companion(command, "--no-keys", "--music", "none", env=env, timeout=30)
