@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Measure the built-in routines as a listener meets them (issue 12's Measures), from rendered audio.
+"""Measure the built-in routines as a listener meets them (issue 12's Measures), from rendered audio,
+in every narration voice (the voices' clips differ in length and pauses, so each voice is measured).
 
-Each routine is rendered twice at 16 kHz with the same seed: the whole mix, and the voice alone (music
+Each routine is rendered twice per voice at 16 kHz with the same seed: the whole mix, and the voice alone (music
 "none", same levels); the music is their difference. Figures per routine:
 - hold time with no voice (share) and the longest silent stretch in the session (voice runs found in the
   voice render; the lead-in before the first word and the fade-out after the last are left out, and so
@@ -15,7 +16,8 @@ Each routine is rendered twice at 16 kHz with the same seed: the whole mix, and 
 - speech rate: words spoken per minute of voice runs (pauses between sentences left out), so wind-down's
   slow pace shows against the daytime routines.
 
-Usage: python scripts/measure_content.py [--steady-music] [ROUTINE ...]   (default: every built-in)
+Usage: python scripts/measure_content.py [--steady-music] [--voice NAME] [ROUTINE ...]
+(default: every built-in routine, in every voice)
 ``--steady-music`` plays steady noise instead of the built-in music: the breathing swell (3.5 dB) can then
 be told from the music's own swells, so the cue timing figure is meaningful only with it.
 Tolerances: the invariants are held by tests/test_routine_pacing.py; this prints the figures.
@@ -34,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from companion.mix.assemble import build_session  # noqa: E402
+from companion.narration.voices import VOICES  # noqa: E402
 from companion.plan.routine import Routine, builtin_names, load_routine  # noqa: E402
 from tests import measure  # noqa: E402
 from tests.sessionkit import render_all  # noqa: E402
@@ -41,13 +44,13 @@ from tests.sessionkit import render_all  # noqa: E402
 RATE_HZ = 16_000
 
 
-def renders(routine: Routine, music: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, object]:
+def renders(routine: Routine, music: list[str] | None, voice_name: str) -> tuple[np.ndarray, np.ndarray, object]:
     """(stereo mix, mono voice alone, timeline): chimes off in both, so the difference is the music only."""
     quiet = replace(routine, options=replace(routine.options, chimes=False))
-    mix_session = build_session(quiet, music=music or [], rate_hz=RATE_HZ)
+    mix_session = build_session(quiet, music=music or [], rate_hz=RATE_HZ, voice=voice_name)
     timeline = mix_session.timeline
     mix = render_all(mix_session, RATE_HZ)
-    voice = render_all(build_session(quiet, music=["none"], rate_hz=RATE_HZ), RATE_HZ).mean(axis=1)
+    voice = render_all(build_session(quiet, music=["none"], rate_hz=RATE_HZ, voice=voice_name), RATE_HZ).mean(axis=1)
     return mix, voice, timeline
 
 
@@ -97,9 +100,9 @@ def breath_offsets(mix: np.ndarray, voice: np.ndarray, timeline, routine: Routin
     return offsets
 
 
-def report(name: str, music: list[str] | None = None) -> None:
+def report(name: str, music: list[str] | None, voice_name: str) -> None:
     routine = load_routine(name)
-    stereo, voice, timeline = renders(routine, music)
+    stereo, voice, timeline = renders(routine, music, voice_name)
     mix = stereo.mean(axis=1)
     runs = measure.speech_runs(voice, RATE_HZ)
     silent_share, longest_s, longest_at = silences(runs, timeline, routine)
@@ -110,7 +113,7 @@ def report(name: str, music: list[str] | None = None) -> None:
     loudness = pyloudnorm.Meter(RATE_HZ).integrated_loudness(stereo.astype(np.float64))
     peak = true_peak_db(stereo)
     offsets = breath_offsets(mix, voice, timeline, routine, runs) if music else []
-    print(f"{name}: {len(mix) / RATE_HZ / 60:.1f} min, {loudness:.1f} LUFS, true peak {peak:.1f} dBTP")
+    print(f"{name} ({voice_name}): {len(mix) / RATE_HZ / 60:.1f} min, {loudness:.1f} LUFS, true peak {peak:.1f} dBTP")
     print(f"  holds: {100 * silent_share:.0f}% without voice; longest silent stretch {longest_s:.1f} s "
           f"(from {longest_at / 60:.0f}:{longest_at % 60:04.1f})")
     if len(sentence):
@@ -143,13 +146,19 @@ def steady_music(folder: Path) -> str:
 def main() -> int:
     import tempfile
 
-    args = sys.argv[1:]
-    steady = "--steady-music" in args
-    names = [a for a in args if a != "--steady-music"] or builtin_names()
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Measure the built-in routines from rendered audio.")
+    parser.add_argument("--steady-music", action="store_true", help="steady noise instead of the built-in music")
+    parser.add_argument("--voice", choices=sorted(VOICES), action="append",
+                        help="a narration voice (repeatable; default: every voice)")
+    parser.add_argument("routines", nargs="*", metavar="ROUTINE", help="built-in routine names (default: all)")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        music = [steady_music(Path(folder))] if steady else None
-        for name in names:
-            report(name, music)
+        music = [steady_music(Path(folder))] if args.steady_music else None
+        for name in args.routines or builtin_names():
+            for voice_name in args.voice or sorted(VOICES):
+                report(name, music, voice_name)
     return 0
 
 
