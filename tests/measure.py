@@ -20,7 +20,11 @@ def true_peak_db(samples: np.ndarray, oversample: int = 4) -> float:
     """Peak after ``oversample``x polyphase interpolation (scipy's resample_poly, a longer filter than
     the engine's 12-tap-per-phase detector), in dBFS."""
     x = np.asarray(samples, dtype=np.float64)
-    peak = float(np.max(np.abs(signal.resample_poly(x, oversample, 1, axis=0))))
+    # One contiguous channel at a time: the same samples as axis=0 on (frames, channels), 10x faster
+    # (resample_poly strides badly down a column: 9.7 s vs 0.95 s for 5 min of 16 kHz stereo).
+    channels = x.reshape(len(x), -1).T if x.ndim > 1 else x[None, :]
+    peak = max(float(np.max(np.abs(signal.resample_poly(np.ascontiguousarray(channel), oversample, 1))))
+               for channel in channels)
     return 20.0 * np.log10(peak) if peak > 0 else -120.0
 
 
