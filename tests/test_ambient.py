@@ -193,7 +193,7 @@ def test_ambient_takes_music_and_order_from_the_settings_file(tmp_path, monkeypa
         raise _Built
 
     monkeypatch.setattr(engine, "build_ambient_session", capture)
-    (tmp_path / "config").mkdir()
+    (tmp_path / "config").mkdir(mode=0o700)      # private, as companion makes it
     (tmp_path / "config" / "config.toml").write_text('music = ["/srv/calm"]\norder = "name"\nloudness_lufs = -24\n')
     result = CliRunner().invoke(main, ["ambient", "-o", str(tmp_path / "x.wav")])
     assert isinstance(result.exception, _Built), result.output

@@ -88,7 +88,7 @@ def test_routine_errors_name_the_bad_text_visibly(tmp_path, mistake):
 @pytest.mark.parametrize("text", [f"{toml_string(EVIL)} = 1\n", f"order = {toml_string(EVIL)}\n",
                                   f"music = [{toml_string(EVIL)}]\n"])
 def test_settings_keys_and_values_are_printed_visibly(tmp_path, text):
-    (tmp_path / "config").mkdir()
+    (tmp_path / "config").mkdir(mode=0o700)      # private, as companion makes it
     (tmp_path / "config" / "config.toml").write_text(text, encoding="utf-8")
     assert_clean(CliRunner().invoke(main, ["config"]))
 

@@ -60,7 +60,7 @@ def test_a_bad_number_option_is_one_line_and_exit_2(tmp_path, words, option, val
 @pytest.mark.parametrize("key", ["volume_db", "balance_db", "loudness_lufs"])
 def test_a_bad_number_in_the_settings_file_is_one_line_and_exit_2(private_folders, key, value):
     folder = private_folders / "config"
-    folder.mkdir()
+    folder.mkdir(mode=0o700)      # private, as companion makes it
     (folder / "config.toml").write_text(f"{key} = {value}\n", encoding="utf-8")
     for args in (["config"], ["ambient", "-o", str(private_folders / "a.wav"), "--minutes", "1"]):
         assert_one_error_line(CliRunner().invoke(main, args), key, "config.toml")

@@ -84,7 +84,7 @@ def folders(tmp_path_factory, monkeypatch) -> Path:
     root = tmp_path_factory.mktemp("fuzz")
     monkeypatch.setenv("COMPANION_CONFIG_DIR", str(root / "config"))
     monkeypatch.setenv("COMPANION_CACHE_DIR", str(root / "cache"))
-    (root / "config").mkdir()
+    (root / "config").mkdir(mode=0o700)      # private, as companion makes it
     return root
 
 

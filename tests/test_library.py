@@ -346,7 +346,7 @@ def test_music_scan_without_paths_uses_the_settings_file(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPANION_CONFIG_DIR", str(tmp_path / "config"))
     result = CliRunner().invoke(main, ["music", "scan"])
     assert result.exit_code == 2 and "no music to scan" in result.output
-    (tmp_path / "config").mkdir()
+    (tmp_path / "config").mkdir(mode=0o700)      # private, as companion makes it
     (tmp_path / "config" / "config.toml").write_text('music = "../tunes"\n')
     (tmp_path / "tunes").mkdir()
     write_wav(tmp_path / "tunes" / "a.wav", tone(440, 1, -20))

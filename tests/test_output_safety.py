@@ -40,9 +40,9 @@ def material(tmp_path_factory) -> Path:
     """Music, clips, a routine, a settings file and a cache folder, made once for this module."""
     folder = tmp_path_factory.mktemp("inputs")
     kit.make_material(folder)
-    (folder / "config").mkdir()
+    (folder / "config").mkdir(mode=0o700)          # private, as companion makes them
     (folder / "config" / "config.toml").write_text("volume_db = -3\n")
-    (folder / "cache").mkdir()
+    (folder / "cache").mkdir(mode=0o700)
     with sqlite3.connect(folder / "cache" / "library.sqlite") as cache:    # a real (empty) cache
         cache.execute(track_cache._SCHEMA)
     return folder

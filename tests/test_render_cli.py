@@ -150,7 +150,7 @@ def test_settings_fill_in_what_the_command_line_leaves_out(tmp_path, routine):
     import pyloudnorm
 
     config_dir = tmp_path / "config"
-    config_dir.mkdir()
+    config_dir.mkdir(mode=0o700)      # private, as companion makes it
     (config_dir / "config.toml").write_text(f'music = ["{tmp_path / "noise"}"]\nloudness_lufs = -30\n')
     env = {"COMPANION_CONFIG_DIR": str(config_dir)}
     quiet, loud = tmp_path / "quiet.wav", tmp_path / "loud.wav"

@@ -199,7 +199,7 @@ def test_an_unknown_voice_is_one_line_with_a_suggestion():
 
 def test_a_bad_voice_in_the_settings_file_names_the_file_and_key(tmp_path):
     config = tmp_path / "config" / "config.toml"
-    config.parent.mkdir(parents=True)
+    config.parent.mkdir(parents=True, mode=0o700)     # private, as companion makes it
     config.write_text('voice = "bob"\n')
     result = CliRunner().invoke(main, ["render", "quick-reset", "-o", str(tmp_path / "x.wav")])
     assert result.exit_code == 2, result.output
