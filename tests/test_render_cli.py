@@ -13,6 +13,7 @@ import pytest
 import soundfile
 
 from tests import sessionkit as kit
+from tests import measure
 from tests.measure import decode_with_ffmpeg
 
 RATE = kit.RATE
@@ -147,8 +148,6 @@ def test_an_interrupted_render_leaves_no_file(tmp_path, routine, sig):
 
 
 def test_settings_fill_in_what_the_command_line_leaves_out(tmp_path, routine):
-    import pyloudnorm
-
     config_dir = tmp_path / "config"
     config_dir.mkdir(mode=0o700)      # private, as companion makes it
     (config_dir / "config.toml").write_text(f'music = ["{tmp_path / "noise"}"]\nloudness_lufs = -30\n')
@@ -157,9 +156,8 @@ def test_settings_fill_in_what_the_command_line_leaves_out(tmp_path, routine):
     assert companion("render", str(routine), "-o", str(quiet), env_extra=env).returncode == 0
     result = companion("render", str(routine), "-o", str(loud), "--loudness", "-18", env_extra=env)
     assert result.returncode == 0, result.stderr
-    meter = pyloudnorm.Meter(RATE)
-    from_settings = meter.integrated_loudness(soundfile.read(str(quiet))[0])
-    from_option = meter.integrated_loudness(soundfile.read(str(loud))[0])
+    from_settings = measure.ffmpeg_integrated_lufs(quiet)
+    from_option = measure.ffmpeg_integrated_lufs(loud)
     assert from_settings == pytest.approx(-30.0, abs=1.0), "the settings file's loudness applies"
     assert from_option == pytest.approx(-18.0, abs=1.0), "the command line wins over the settings file"
 
@@ -218,12 +216,9 @@ def test_metadata_escapes_what_would_start_a_new_key():
 def test_a_voice_only_session_comes_out_at_the_loudness_asked_for(tmp_path):
     """--music none: the speech itself is what BS.1770 measures (the silences are gated out), so the voice
     is placed at the target, not where it would sit over a music bed (that came out 2.4 LU loud)."""
-    import pyloudnorm
-
     out = tmp_path / "voice.wav"
     result = companion("render", "quick-reset", "--music", "none", "--minutes", "4", "-o", str(out),   # near its shortest
                        env_extra={"COMPANION_CACHE_DIR": str(tmp_path / "cache")})
     assert result.returncode == 0, result.stderr
-    audio, rate = soundfile.read(str(out), dtype="float64")
-    loudness = pyloudnorm.Meter(rate).integrated_loudness(audio)
+    loudness = measure.ffmpeg_integrated_lufs(out)
     assert abs(loudness + 20.0) <= 1.0, f"{loudness:.2f} LUFS (asked -20)"
