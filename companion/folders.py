@@ -159,5 +159,5 @@ def _tighten_with_warning(folder: Path, own_entries: tuple[str, ...]) -> None:
                     folder, err.strerror or err)
         return
     if changed:
-        log.warning("%s was readable by other users; made it private to you "
-                    "(%d folders and files tightened)", folder, changed)
+        log.warning("%s was readable by other users; made it private to you (folders 0700, files 0600)",
+                    folder)
