@@ -97,7 +97,7 @@ def test_music_file_names_in_warnings_are_printed_visibly(tmp_path):
     folder = tmp_path / "music"
     folder.mkdir()
     (folder / "broken\x1b[31m\rOK\x07.mp3").write_bytes(b"not audio at all")
-    t = np.arange(48_000 * 2) / 48_000
+    t = np.arange(48_000 * 20) / 48_000           # longer than the session: one decode, not one per loop
     soundfile.write(folder / "tone\x9b\x85.wav", 0.1 * np.sin(2 * np.pi * 330 * t), 48_000)
     result = CliRunner().invoke(main, ["music", "scan", str(folder)])
     assert result.exit_code == 0, result.output
