@@ -54,7 +54,7 @@ def measure_with_warnings(song: Path, caplog) -> tuple[library.TrackInfo, list[s
 
 
 def make_real_cache(cache: Path, tmp_path: Path) -> None:
-    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.parent.mkdir(parents=True, exist_ok=True, mode=0o700)    # private, as companion makes it
     conn = sqlite3.connect(cache)
     conn.execute(track_cache._SCHEMA)
     conn.executemany("INSERT INTO tracks VALUES (?, 1, 1, 2, 1.0, -20.0, -3.0, 0, NULL, 0)",
@@ -64,7 +64,7 @@ def make_real_cache(cache: Path, tmp_path: Path) -> None:
 
 
 def break_cache(kind: str, cache: Path, tmp_path: Path) -> None:
-    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.parent.mkdir(parents=True, exist_ok=True, mode=0o700)    # private, as companion makes it
     if kind == "garbage":
         cache.write_bytes(os.urandom(8192))
     elif kind == "half-truncated":
