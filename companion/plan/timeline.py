@@ -230,6 +230,16 @@ def plan(
     )
 
 
+def whole_breaths_s(seconds: float, breath: Breath | None) -> float:
+    """``seconds`` rounded down to whole breath cycles of ``breath`` (unchanged for a step with no pace):
+    how far a ``before_end`` cue moves when its hold grows by ``seconds``, so a cue on the in-breath stays
+    on it. ``extend_hold`` and a re-plan's ``place_hold_cues`` both move cues by this."""
+    if breath is None or breath.in_s + breath.out_s <= 0:
+        return seconds
+    cycle_s = breath.in_s + breath.out_s
+    return math.floor(seconds / cycle_s + 1e-9) * cycle_s
+
+
 def place_hold_cues(step: Step, index: int, durations_s: dict[tuple[int, int], float], hold_s: float,
                     first_line: int = 0, routine: Routine | None = None,
                     extra_s: float = 0.0) -> list[tuple[int, float, float]]:
@@ -246,10 +256,7 @@ def place_hold_cues(step: Step, index: int, durations_s: dict[tuple[int, int], f
     Raises RoutineError when a breath cue is longer than its half of the breath.
     """
     written_s = hold_s - extra_s
-    moved_s = extra_s
-    if step.breath is not None and extra_s > 0:
-        cycle_s = step.breath.in_s + step.breath.out_s
-        moved_s = math.floor(extra_s / cycle_s + 1e-9) * cycle_s
+    moved_s = whole_breaths_s(extra_s, step.breath) if extra_s > 0 else extra_s
     share_s = {cue_index: cue.fraction * written_s + (moved_s if cue.from_end else 0.0)
                for cue_index, cue in enumerate(step.hold_cues)}
     placed: list[tuple[int, float, float]] = []
@@ -353,10 +360,7 @@ def extend_hold(timeline: Timeline, step: int, seconds: float, now: int = 0) -> 
     mark = timeline.mark(step)
     delta = int(round(seconds * timeline.rate_hz))
     pivot = mark.hold_end
-    cue_delta = delta
-    if mark.breath is not None:
-        cycle = seconds_to_frames(mark.breath.in_s + mark.breath.out_s, timeline.rate_hz)
-        cue_delta = delta - delta % cycle if cycle > 0 else delta
+    cue_delta = seconds_to_frames(whole_breaths_s(seconds, mark.breath), timeline.rate_hz)
 
     def later(frame: int) -> int:
         return frame + delta if frame >= pivot else frame
